@@ -1,0 +1,128 @@
+"""One hop: check a connection out, write the request, read the response head.
+
+Cancellation invariant: whatever interrupts the exchange (timeout, cancel,
+error) closes the connection before the exception propagates; a connection
+whose exchange did not finish cleanly never returns to the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .exceptions import (
+    ClientConnectionError,
+    ClientConnectionResetError,
+    ClientOSError,
+    ClientResponseError,
+    HttpProcessingError,
+    ServerDisconnectedError,
+)
+from .response import ClientResponse
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .connection import Connection
+    from .connector import BaseConnector
+    from .protocol import HeadResult
+    from .request import ClientRequest
+    from .timeouts import ClientTimeout
+
+# RFC 9110 §9.2.2 idempotent methods: safe to send again after a stale socket.
+IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+_STALE_ERRORS = (ServerDisconnectedError, ClientOSError, ClientConnectionResetError)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSettings:
+    """How to read a response: buffer size, decompression, parser limits."""
+
+    read_bufsize: int
+    auto_decompress: bool
+    limits: tuple[int, int, int]
+
+
+async def send(
+    connector: BaseConnector,
+    req: ClientRequest,
+    timeout: ClientTimeout,
+    settings: ReadSettings,
+    deadline: float | None,
+    make_response: Callable[[ClientRequest], ClientResponse],
+) -> ClientResponse:
+    """Send ``req`` and return its response (head read, body pending).
+
+    A pooled keep-alive connection that turns out to be closed before any
+    response byte arrives is retried once on another connection, for
+    idempotent methods with a replayable body (aiohttp >= 3.10 does the same).
+    """
+    retried = False
+    while True:
+        conn = await connector.connect(req.connection_key(), timeout, req.traces)
+        try:
+            return await _exchange(conn, req, timeout, settings, deadline, make_response)
+        except _STALE_ERRORS:
+            if retried or not _may_retry(conn, req):
+                raise
+            retried = True
+
+
+def _may_retry(conn: Connection, req: ClientRequest) -> bool:
+    if not conn.reused or conn.protocol.started or req.method not in IDEMPOTENT_METHODS:
+        return False
+    return req.body is None or req.body.reusable
+
+
+async def _exchange(
+    conn: Connection,
+    req: ClientRequest,
+    timeout: ClientTimeout,
+    settings: ReadSettings,
+    deadline: float | None,
+    make_response: Callable[[ClientRequest], ClientResponse],
+) -> ClientResponse:
+    protocol = conn.protocol
+    head_future = protocol.start_exchange(
+        req.method,
+        read_bufsize=settings.read_bufsize,
+        auto_decompress=settings.auto_decompress,
+        limits=settings.limits,
+        expect_continue=req.expect100,
+    )
+    try:
+        await _write(req, conn, head_future)
+        protocol.start_read_timeout(timeout.sock_read)
+        head, stream = await head_future
+    except HttpProcessingError as exc:
+        conn.close()
+        raise ClientResponseError(
+            req.request_info, (), status=exc.code, message=exc.message or str(exc)
+        ) from exc
+    except BaseException:
+        conn.close()
+        if head_future.done() and not head_future.cancelled():
+            head_future.exception()  # retrieved: we are raising something else
+        else:
+            head_future.cancel()
+        raise
+    response = make_response(req)
+    response._start(head, stream, conn)
+    if response.connection is not None:
+        protocol.set_deadline(deadline)
+    return response
+
+
+async def _write(
+    req: ClientRequest, conn: Connection, head_future: asyncio.Future[HeadResult]
+) -> None:
+    """Write the request; an early final answer (then a reset) still counts."""
+    try:
+        await req.write(conn.protocol, absolute_form=req.proxy is not None and not req.is_ssl)
+    except (ClientConnectionError, OSError):
+        if head_future.done() and not head_future.cancelled() and not head_future.exception():
+            # e.g. 413 and close while we were still uploading: that answer is the result.
+            conn.protocol.mark_unreusable()
+            return
+        raise

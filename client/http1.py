@@ -1,0 +1,637 @@
+"""Sans-IO HTTP/1.1 response codec: bytes in, events out.
+
+llhttp (through ``httptools.HttpResponseParser``, strict: no leniency flags)
+parses status lines, header fields and chunked framing.  This module owns
+what llhttp cannot know or does not bound:
+
+* body framing by request method and status (RFC 9112 §6.3): HEAD, 1xx,
+  204 and 304 never have a body, a 2xx to CONNECT is a tunnel, a body with
+  neither Content-Length nor chunked is read until close;
+* size limits, counted across fragmented feeds (httptools only reports
+  complete headers, and concatenates fragments itself), for the head, the
+  chunk-size lines and the trailer section;
+* the keep-alive verdict, and poisoning: bytes after the end of a message
+  are never parsed as the next response (security.md PARSE-12, CONN-03).
+
+No ``await``, no sockets, no clock: a connection's protocol feeds
+``data_received`` bytes to :meth:`ResponseCodec.feed` and acts on the events.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Final, TypeAlias
+
+from httptools import HttpResponseParser
+from httptools.parser.errors import (
+    HttpParserCallbackError,
+    HttpParserError,
+    HttpParserInvalidStatusError,
+    HttpParserUpgrade,
+)
+from multidict import CIMultiDict
+
+from .exceptions import (
+    BadHttpMessage,
+    BadStatusLine,
+    ContentLengthError,
+    HttpProcessingError,
+    InvalidHeader,
+    LineTooLong,
+    TransferEncodingError,
+)
+
+__all__ = ["END", "EndOfMessage", "Event", "InformationalHead", "ResponseCodec", "ResponseHead"]
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    """The final response's status line and header section.
+
+    ``chunked`` and ``content_length`` describe the headers as received; the
+    codec has already applied the no-body rules (HEAD, 204, 304, upgrades).
+    ``upgrade`` is true for an accepted 101 and for a 2xx answer to CONNECT.
+    """
+
+    status: int
+    reason: str
+    version: tuple[int, int]
+    headers: CIMultiDict[str]
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+    keep_alive: bool
+    upgrade: bool
+    chunked: bool
+    content_length: int | None
+
+
+@dataclass(slots=True)
+class InformationalHead:
+    """A 1xx response (other than an accepted 101) before the final one."""
+
+    status: int
+    headers: CIMultiDict[str]
+
+
+class EndOfMessage:
+    """Marks the end of the current response; use the :data:`END` singleton."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END: Final = EndOfMessage()
+
+#: Body data is delivered as plain ``bytes`` objects.
+Event: TypeAlias = ResponseHead | InformationalHead | bytes | EndOfMessage
+
+
+class Phase(enum.Enum):
+    """Where the codec is in the current response."""
+
+    IDLE = "idle"  # no request armed
+    HEAD = "head"  # reading a status line and header section
+    BODY_LENGTH = "body-length"
+    BODY_CHUNKED = "body-chunked"
+    BODY_CLOSE = "body-until-close"
+    DONE = "done"  # END emitted
+    UPGRADED = "upgraded"  # END emitted; later bytes belong to another protocol
+    FAILED = "failed"  # a protocol error was raised
+
+
+_IDLE, _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _UPGRADED, _FAILED = Phase
+
+# RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ];
+# reason-phrase = *( HTAB / SP / VCHAR / obs-text ).  Only 1.0 and 1.1 are
+# HTTP/1 versions we speak (0.9 and "2.0" on an h1 connection are desync bait).
+_STATUS_LINE = re.compile(
+    rb"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?\r\n"
+)
+_STATUS_PREFIXES = (b"HTTP/1.1 ", b"HTTP/1.0 ")
+_TERMINATOR = b"\r\n\r\n"
+
+# Chunked-body accounting (see _account_chunked): what the bytes that follow
+# the last event of a feed are.
+_CK_LINE, _CK_DATA, _CK_AFTER_SIZE, _CK_TRAILER = range(4)
+_EV_CHUNK_HEADER, _EV_CHUNK_COMPLETE = -1, -2
+
+
+class _Stop(Exception):
+    """Raised in on_message_complete so llhttp never parses the next bytes."""
+
+
+class ResponseCodec:
+    """Turns the bytes of one connection into response events.
+
+    Call :meth:`start` before each request's response, then :meth:`feed`
+    every received buffer and :meth:`feed_eof` when the peer closes.  Any
+    framing or limit violation raises a subclass of
+    :class:`~client.exceptions.HttpProcessingError`; the codec is then dead
+    and the connection must be closed.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_line_size: int = 8190,
+        max_field_size: int = 8190,
+        max_headers: int = 128,
+        max_header_block: int = 65536,
+        max_informational: int = 10,
+    ) -> None:
+        self._max_line = max_line_size
+        self._max_field = max_field_size
+        self._max_headers = max_headers
+        self._max_block = max_header_block
+        self._max_info = max_informational
+        # A head this short is within every line and count limit (a field line
+        # takes at least 4 bytes with its CRLF).
+        self._small_head = min(max_line_size, max_field_size, 4 * max_headers + 3)
+        # httptools looks the on_* callbacks up on this object once per parser;
+        # a namespace keeps those names off the codec's public surface.
+        self._callbacks = SimpleNamespace(
+            on_header=self._on_header,
+            on_headers_complete=self._on_headers_complete,
+            on_body=self._on_body,
+            on_message_complete=self._on_message_complete,
+            on_chunk_header=self._on_chunk_header,
+            on_chunk_complete=self._on_chunk_complete,
+        )
+        self._phase = _IDLE
+        self._poisoned = False  # stray bytes seen: never reuse the connection
+        self._eof = False
+        self._keep_alive = False
+        self._trailing = bytearray()
+        self._buf = bytearray()  # a head that arrived in pieces; empty between heads
+        self._arm("GET", expect_upgrade=False)
+        self._phase = _IDLE
+
+    # -- public API -----------------------------------------------------------------
+
+    def start(self, method: str, *, expect_upgrade: bool = False) -> None:
+        """Arm the codec for the response to a request made with ``method``.
+
+        ``expect_upgrade`` accepts a 101 (the request asked to upgrade).
+        Raises ``RuntimeError`` while a response is in progress, and when the
+        connection cannot carry another response (not reusable).
+        """
+        phase = self._phase
+        if phase in (_HEAD, _LENGTH, _CHUNKED, _CLOSE):
+            raise RuntimeError("a response is still in progress")
+        if self._poisoned or self._eof or phase in (_FAILED, _UPGRADED):
+            raise RuntimeError(f"connection is not reusable: {self!r}")
+        if phase is _DONE and not self._keep_alive:
+            raise RuntimeError("the previous response did not allow keep-alive")
+        self._arm(method, expect_upgrade=expect_upgrade)
+
+    def feed(self, data: bytes) -> list[Event]:
+        """Parse ``data`` and return the events it completes (maybe none)."""
+        if self._phase is _LENGTH and len(data) < self._remaining:
+            # Hot path: the middle of a Content-Length body, no copy.
+            self._remaining -= len(data)
+            return [data if type(data) is bytes else bytes(data)] if data else []
+        out: list[Event] = []
+        if data:
+            if type(data) is not bytes:
+                data = bytes(data)
+            try:
+                self._run(data, out)
+            except HttpProcessingError:
+                self._fail()
+                raise
+        return out
+
+    def feed_eof(self) -> list[Event]:
+        """The peer closed the connection.
+
+        Completes a read-until-close body (``[END]``).  Raises
+        ``ContentLengthError`` / ``TransferEncodingError`` when a body was cut
+        short.  Returns ``[]`` when the head was not complete (nothing, or only
+        part of one, arrived): :attr:`started` tells whether a retry is safe.
+        """
+        phase = self._phase
+        self._eof = True
+        if phase is _LENGTH:
+            self._fail()
+            raise ContentLengthError(
+                f"connection closed with {self._remaining} body bytes still expected"
+            )
+        if phase is _CHUNKED:
+            self._fail()
+            raise TransferEncodingError("connection closed before the last chunk")
+        if phase is _CLOSE:
+            self._phase = _DONE
+            return [END]
+        if phase is _HEAD:
+            self._fail()
+        return []
+
+    @property
+    def started(self) -> bool:
+        """True once any byte of the current response has been received."""
+        return self._started
+
+    @property
+    def complete(self) -> bool:
+        """True once END was emitted for the current response."""
+        return self._phase is _DONE or self._phase is _UPGRADED
+
+    @property
+    def reusable(self) -> bool:
+        """Complete, keep-alive, no stray or trailing bytes, not upgraded."""
+        return self._phase is _DONE and self._keep_alive and not self._poisoned and not self._eof
+
+    @property
+    def phase(self) -> Phase:
+        """The codec's state, for diagnostics and ``repr``."""
+        return self._phase
+
+    def take_trailing(self) -> bytes:
+        """Bytes received after an upgrade (101 or CONNECT tunnel); else ``b""``."""
+        data = bytes(self._trailing)
+        self._trailing.clear()
+        return data
+
+    def __repr__(self) -> str:
+        return (
+            f"<ResponseCodec {self._phase.value} method={self._method!r}"
+            f" started={self._started} reusable={self.reusable} poisoned={self._poisoned}>"
+        )
+
+    # -- state ----------------------------------------------------------------------
+
+    def _arm(self, method: str, *, expect_upgrade: bool) -> None:
+        self._method = method
+        self._is_head = method == "HEAD"
+        self._is_connect = method == "CONNECT"
+        self._expect_upgrade = expect_upgrade
+        self._phase = _HEAD
+        self._started = False
+        self._keep_alive = False
+        self._n_info = 0
+        self._remaining = 0
+        self._new_head()
+
+    def _new_head(self) -> None:
+        self._parser: HttpResponseParser | None = None
+        self._line_start = 0  # in _buf: where the current (partial) line begins
+        self._n_lines = 0  # complete lines in _buf
+        self._status_ok = False
+        self._raw: list[tuple[bytes, bytes]] = []
+        self._hdrs_done = False
+        self._msg_done = False
+
+    def _fail(self) -> None:
+        self._phase = _FAILED
+        self._parser = None
+        self._buf = bytearray()
+
+    def _run(self, data: bytes, out: list[Event]) -> None:
+        pos, end = 0, len(data)
+        while pos < end:
+            phase = self._phase
+            if phase is _HEAD:
+                self._started = True
+                pos = self._feed_head(data, pos, out)
+            elif phase is _LENGTH:
+                take = min(self._remaining, end - pos)
+                out.append(data if take == end else data[pos : pos + take])
+                pos += take
+                self._remaining -= take
+                if not self._remaining:
+                    self._phase = _DONE
+                    out.append(END)
+            elif phase is _CHUNKED:
+                pos = self._feed_chunked(data, pos, out)
+            elif phase is _CLOSE:
+                out.append(data if pos == 0 else data[pos:])
+                return
+            elif phase is _UPGRADED:
+                self._trailing += data[pos:] if pos else data
+                return
+            else:
+                # After END (or before any request): unsolicited bytes poison the
+                # connection and are never parsed (RFC 9112 §9.3, PARSE-12).
+                if phase is not _FAILED:
+                    self._poisoned = True
+                return
+
+    # -- head -----------------------------------------------------------------------
+
+    def _feed_head(self, data: bytes, pos: int, out: list[Event]) -> int:
+        """Consume head bytes from ``data[pos:]``; return where the head ended."""
+        if not self._buf:
+            # Fast path: the whole head is in this buffer.
+            idx = data.find(_TERMINATOR, pos, pos + self._max_block)
+            if idx >= 0:
+                head = data[pos : idx + 4]
+                match = self._check_head(head)
+                self._parser = HttpResponseParser(self._callbacks)
+                self._parse_head(head)
+                self._finish_head(match, out)
+                return idx + 4
+        buf = self._buf
+        old = len(buf)
+        piece = memoryview(data)[pos : pos + self._max_block - old]  # no extra copy
+        buf += piece
+        idx = buf.find(_TERMINATOR, max(0, old - 3))
+        if self._parser is None:
+            self._parser = HttpResponseParser(self._callbacks)
+        if idx < 0:
+            self._check_partial(old)
+            self._parse_head(piece)
+            return pos + len(piece)
+        head = bytes(buf[: idx + 4])
+        self._buf = bytearray()
+        match = self._check_head(head)
+        self._parse_head(head[old:])
+        self._finish_head(match, out)
+        return pos + idx + 4 - old
+
+    def _check_partial(self, old: int) -> None:
+        """Bound an incomplete head before llhttp sees the new bytes (LIM-01).
+
+        Checks each line completed by the new bytes (from ``old`` on) and the
+        partial line at the end, so the verdict never depends on how the head
+        was segmented (aiohttp CVE-2026-54277).
+        """
+        buf = self._buf
+        start = self._line_start
+        nl = buf.find(b"\n", old)
+        while nl >= 0:
+            if start == 0:
+                if buf[nl - 1 : nl] != b"\r":
+                    raise BadStatusLine("status line not terminated by CRLF")
+                self._check_status_line(bytes(buf[: nl - 1]))
+            else:
+                self._check_field_line(nl - start - 1)
+                self._n_lines += 1
+                if self._n_lines > self._max_headers:
+                    raise BadHttpMessage(f"more than {self._max_headers} header fields")
+            start = nl + 1
+            nl = buf.find(b"\n", start)
+        self._line_start = start
+        if start == 0:
+            if len(buf) > self._max_line + 1:
+                raise LineTooLong(f"status line longer than {self._max_line} bytes")
+            prefix = bytes(buf[:9])
+            if not any(p.startswith(prefix) for p in _STATUS_PREFIXES):
+                raise BadStatusLine(f"not an HTTP/1.x status line: {prefix!r}")
+        else:
+            self._check_field_line(len(buf) - start - 1)  # may end with the CR
+        if len(buf) >= self._max_block:
+            raise LineTooLong(f"response head larger than {self._max_block} bytes")
+
+    def _check_field_line(self, length: int) -> None:
+        if length > self._max_field:
+            raise LineTooLong(f"header field longer than {self._max_field} bytes")
+
+    def _check_status_line(self, line: bytes) -> re.Match[bytes]:
+        if len(line) > self._max_line:
+            raise LineTooLong(f"status line longer than {self._max_line} bytes")
+        match = _STATUS_LINE.match(line + b"\r\n")
+        if match is None:
+            raise BadStatusLine(f"invalid status line: {line[:100]!r}")
+        self._status_ok = True
+        return match
+
+    def _check_head(self, head: bytes) -> re.Match[bytes]:
+        """Limits on a complete head (``head`` ends with CRLF CRLF)."""
+        if len(head) <= self._small_head:
+            # No line can be too long and at most len/4 fields fit: skip the split.
+            match = _STATUS_LINE.match(head)
+            if match is None:
+                raise BadStatusLine(f"invalid status line: {head[:100]!r}")
+            self._status_ok = True
+            return match
+        lines = head.split(b"\r\n")
+        match = self._check_status_line(lines[0])
+        if len(lines) - 3 > self._max_headers:
+            raise BadHttpMessage(f"more than {self._max_headers} header fields")
+        if max(map(len, lines)) > self._max_field:
+            for line in lines[1:]:
+                self._check_field_line(len(line))
+        return match
+
+    def _parse_head(self, chunk: bytes | memoryview) -> None:
+        assert self._parser is not None
+        try:
+            self._parser.feed_data(chunk)
+        except HttpParserUpgrade:
+            pass  # a 101 with Upgrade headers: nothing after the head was fed
+        except HttpParserError as exc:
+            if self._hdrs_done:
+                return  # llhttp "pauses" after any 101; only head bytes were fed
+            raise self._head_error(exc) from exc
+
+    def _head_error(self, exc: HttpParserError) -> HttpProcessingError:
+        msg = str(exc)
+        if isinstance(exc, HttpParserInvalidStatusError) or not self._status_ok:
+            return BadStatusLine(msg)
+        if "Transfer-Encoding" in msg:
+            return TransferEncodingError(msg)
+        return InvalidHeader(msg)
+
+    def _finish_head(self, match: re.Match[bytes], out: list[Event]) -> None:
+        if not self._hdrs_done:
+            raise BadHttpMessage("incomplete response head")
+        status = int(match[2])
+        raw = self._raw
+        headers: CIMultiDict[str] = CIMultiDict(
+            [
+                (
+                    n.decode("utf-8", "surrogateescape"),
+                    v.decode("utf-8", "surrogateescape").rstrip(" \t"),
+                )
+                for n, v in raw
+            ]
+        )
+        length, chunked = _body_headers(headers)
+        upgrade = status == 101 or (self._is_connect and 200 <= status < 300)
+        if status < 200 and not (upgrade and self._expect_upgrade):
+            if status == 101:
+                raise BadHttpMessage("101 Switching Protocols to a request that did not upgrade")
+            self._n_info += 1
+            if self._n_info > self._max_info:
+                raise BadHttpMessage(f"more than {self._max_info} informational responses")
+            out.append(InformationalHead(status, headers))
+            self._new_head()
+            return
+        if upgrade and self._is_connect and (length is not None or chunked):
+            raise BadHttpMessage("a 2xx to CONNECT must not declare a body (RFC 9110 §9.3.6)")
+        minor = match[1] == b"1"
+        keep_alive = _keep_alive(headers, minor) and not upgrade
+        if upgrade:
+            phase = _UPGRADED
+        elif self._is_head or status == 204 or status == 304:
+            phase = _DONE
+        elif chunked:
+            phase = _CHUNKED
+        elif length is not None:
+            phase = _LENGTH if length else _DONE
+            self._remaining = length
+        else:
+            phase, keep_alive = _CLOSE, False  # RFC 9112 §6.3 rule 8
+        reason = (match[3] or b"").decode("utf-8", "surrogateescape")
+        version = (1, 1) if minor else (1, 0)
+        head = ResponseHead(
+            status, reason, version, headers, tuple(raw), keep_alive, upgrade, chunked, length
+        )
+        out.append(head)
+        self._keep_alive = keep_alive
+        self._phase = phase
+        self._raw = []  # trailers land here and are dropped
+        if phase is _DONE or phase is _UPGRADED:
+            out.append(END)
+        if phase is _CHUNKED:
+            self._ck_state, self._ck_gap, self._tr_bytes, self._tr_count = _CK_LINE, 0, 0, 0
+            self._ck_log: list[int] = []
+        else:
+            self._parser = None
+
+    # -- chunked body ---------------------------------------------------------------
+
+    def _feed_chunked(self, data: bytes, pos: int, out: list[Event]) -> int:
+        assert self._parser is not None
+        self._out = out
+        log = self._ck_log
+        log.clear()
+        try:
+            self._parser.feed_data(memoryview(data)[pos:] if pos else data)
+        except HttpParserCallbackError as exc:
+            if not self._msg_done:
+                raise TransferEncodingError(str(exc)) from exc
+        except HttpParserError as exc:
+            raise TransferEncodingError(str(exc)) from exc
+        finally:
+            self._raw.clear()
+        end = self._account_chunked(data, pos, log)
+        if not self._msg_done:
+            return len(data)
+        self._phase = _DONE
+        self._parser = None
+        out.append(END)
+        return end
+
+    def _account_chunked(self, data: bytes, p: int, log: list[int]) -> int:
+        """Bound the framing bytes llhttp just consumed (PARSE-05/06).
+
+        llhttp streams chunk extensions and trailers without limits, and
+        reports no positions, so the bytes are attributed here from the order
+        of its events: body data (``n > 0``), a chunk header (right after the
+        LF of a size line) and a chunk completion (after the CRLF following the
+        data, or after the trailer section of the last chunk).  Returns the
+        offset just past the message when it completed in this feed.
+        """
+        state, gap = self._ck_state, self._ck_gap
+        for ev in log:
+            if ev > 0:
+                p += ev
+                state, gap = _CK_DATA, 0
+            elif ev == _EV_CHUNK_HEADER:
+                nl = data.find(b"\n", p)
+                self._check_size_line(gap + nl - p)
+                p, state, gap = nl + 1, _CK_AFTER_SIZE, 0
+            elif state == _CK_DATA:
+                p, state, gap = data.find(b"\n", p) + 1, _CK_LINE, 0
+            else:  # the last chunk: its trailer section ends here
+                p, gap = self._scan_trailers(data, p, gap)
+                state = _CK_LINE
+        if not self._msg_done:
+            if state in (_CK_AFTER_SIZE, _CK_TRAILER):
+                # No data followed the size line: it was the last chunk's.
+                p, gap = self._scan_trailers(data, p, gap)
+                state = _CK_TRAILER
+            else:
+                gap += len(data) - p
+                if state == _CK_LINE:
+                    self._check_size_line(gap)
+        self._ck_state, self._ck_gap = state, gap
+        return p
+
+    def _check_size_line(self, length: int) -> None:
+        # ``length`` may include the CR of the CRLF.
+        if length > self._max_line + 1:
+            raise LineTooLong(f"chunk-size line longer than {self._max_line} bytes")
+
+    def _scan_trailers(self, data: bytes, p: int, line: int) -> tuple[int, int]:
+        """Walk trailer lines from ``p``; return (end offset, partial line length)."""
+        end = len(data)
+        while True:
+            nl = data.find(b"\n", p)
+            seg = (end if nl < 0 else nl) - p
+            line += seg
+            self._tr_bytes += seg + (nl >= 0)
+            if line > self._max_field + 1:
+                raise LineTooLong(f"trailer field longer than {self._max_field} bytes")
+            if self._tr_bytes > self._max_block:
+                raise LineTooLong(f"trailer section larger than {self._max_block} bytes")
+            if nl < 0:
+                return end, line
+            p = nl + 1
+            if line == 1:  # just the CR: the empty line ends the section
+                return p, 0
+            self._tr_count += 1
+            if self._tr_count > self._max_headers:
+                raise BadHttpMessage(f"more than {self._max_headers} trailer fields")
+            line = 0
+
+    # -- httptools callbacks ----------------------------------------------------------
+
+    def _on_header(self, name: bytes, value: bytes) -> None:
+        self._raw.append((name, value))
+
+    def _on_headers_complete(self) -> None:
+        self._hdrs_done = True
+
+    def _on_body(self, body: bytes) -> None:
+        self._out.append(body)
+        self._ck_log.append(len(body))
+
+    def _on_chunk_header(self) -> None:
+        self._ck_log.append(_EV_CHUNK_HEADER)
+
+    def _on_chunk_complete(self) -> None:
+        self._ck_log.append(_EV_CHUNK_COMPLETE)
+
+    def _on_message_complete(self) -> None:
+        self._msg_done = True
+        if self._phase is _CHUNKED:
+            raise _Stop  # halt llhttp: what follows is never the next response
+
+
+def _body_headers(headers: CIMultiDict[str]) -> tuple[int | None, bool]:
+    """Validate Content-Length / Transfer-Encoding (PARSE-01..03)."""
+    lengths = headers.getall("Content-Length", None)
+    codings = headers.getall("Transfer-Encoding", None)
+    length = None
+    if lengths is not None:
+        first = lengths[0]
+        # Never bare int(): it accepts "+5", "1_0", " 5" and non-ASCII digits.
+        if not (len(first) <= 18 and first.isascii() and first.isdigit()):
+            raise InvalidHeader(f"invalid Content-Length: {first[:40]!r}")
+        if any(value != first for value in lengths):
+            raise InvalidHeader("conflicting Content-Length values")
+        length = int(first)
+    if codings is None:
+        return length, False
+    if lengths is not None:
+        raise InvalidHeader("both Content-Length and Transfer-Encoding (RFC 9112 §6.3)")
+    if len(codings) != 1 or codings[0].lower() != "chunked":
+        raise TransferEncodingError(f"unsupported Transfer-Encoding: {codings!r}"[:120])
+    return None, True
+
+
+def _keep_alive(headers: CIMultiDict[str], http11: bool) -> bool:
+    """RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive"."""
+    values = headers.getall("Connection", None)
+    if values is None:
+        return http11
+    tokens = {t.strip(" \t").lower() for value in values for t in value.split(",")}
+    if "close" in tokens:
+        return False
+    return http11 or "keep-alive" in tokens

@@ -1,0 +1,121 @@
+"""Request serialization: the request head and chunked body framing, as bytes.
+
+Pure functions.  Everything that reaches the wire is validated here, at
+serialization time, because headers stay mutable until the request is sent
+(security.md A1-A3): methods and header names must be RFC 9110 tokens, header
+values and request targets must carry no CR, LF, NUL or other control byte.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from yarl import URL
+
+__all__ = [
+    "LAST_CHUNK",
+    "check_header_name",
+    "check_header_value",
+    "check_method",
+    "encode_chunk",
+    "encode_request_head",
+    "request_target",
+]
+
+# RFC 9110 §5.6.2: token = 1*tchar.  fullmatch() so a trailing "\n" never slips
+# past "$".
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 §5.5: field values are VCHAR / obs-text / SP / HTAB; any other
+# control byte (CR, LF, NUL, 0x01-0x1F, DEL) is an injection attempt.
+_BAD_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A request target on the wire is visible ASCII only: no SP, CTL or non-ASCII.
+_TARGET: Final = re.compile(r"[\x21-\x7e]+")
+
+LAST_CHUNK: Final = b"0\r\n\r\n"
+_VERSIONS: Final = {(1, 0): " HTTP/1.0\r\n", (1, 1): " HTTP/1.1\r\n"}
+
+
+def check_method(method: str) -> str:
+    """Return ``method`` unchanged if it is an RFC 9110 token, else ValueError."""
+    if not isinstance(method, str) or _TOKEN.fullmatch(method) is None:
+        raise ValueError(f"invalid HTTP method {method!r}: must be a non-empty token")
+    return method
+
+
+def check_header_name(name: str) -> None:
+    """ValueError unless ``name`` is a token (no SP, ``:``, CTL or non-ASCII)."""
+    if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+        raise ValueError(f"invalid header name {name!r}: must be a non-empty token")
+
+
+def check_header_value(value: str) -> None:
+    """ValueError if ``value`` holds a control character other than HTAB."""
+    if not isinstance(value, str):
+        raise ValueError(f"header value must be str, not {type(value).__name__}")
+    bad = _BAD_VALUE.search(value)
+    if bad is not None:
+        raise ValueError(f"header value {value!r} contains forbidden character {bad[0]!r}")
+
+
+def request_target(url: URL, *, absolute_form: bool = False) -> str:
+    """The request-target for ``url`` (RFC 9112 §3.2), from its encoded parts.
+
+    Origin-form ``/path?query`` by default; absolute-form (no userinfo, no
+    fragment) for requests through a plain-HTTP proxy.  ValueError if the
+    result would put SP, a control byte or non-ASCII on the wire.
+    """
+    target = url.raw_path_qs or "/"
+    if target[0] == "?":
+        target = "/" + target
+    if absolute_form:
+        target = str(url.origin()) + target
+    _check_target(target)
+    return target
+
+
+def _check_target(target: str) -> None:
+    if not isinstance(target, str) or _TARGET.fullmatch(target) is None:
+        raise ValueError(f"invalid request target {target!r}: SP, control or non-ASCII characters")
+
+
+def encode_request_head(
+    method: str,
+    target: str,
+    version: tuple[int, int],
+    headers: Iterable[tuple[str, str]],
+) -> bytes:
+    """Serialize the request line and header section into one buffer.
+
+    Every part is validated again here; values are encoded as UTF-8 (as
+    aiohttp does).  ValueError names the offending part.
+    """
+    check_method(method)
+    _check_target(target)
+    try:
+        version_line = _VERSIONS[version]
+    except (KeyError, TypeError):
+        raise ValueError(f"unsupported HTTP version {version!r}: only 1.0 and 1.1") from None
+    parts = [method, " ", target, version_line]
+    token, bad_value = _TOKEN.fullmatch, _BAD_VALUE.search
+    for name, value in headers:
+        if not isinstance(name, str) or token(name) is None:
+            check_header_name(name)  # raises with the message
+        if not isinstance(value, str) or bad_value(value) is not None:
+            check_header_value(value)
+        parts += (name, ": ", value, "\r\n")
+    parts.append("\r\n")
+    return "".join(parts).encode("utf-8")
+
+
+def encode_chunk(data: bytes | bytearray | memoryview) -> bytes:
+    """Frame ``data`` as one chunk (RFC 9112 §7.1); ``b""`` for empty data.
+
+    An empty chunk would be the last-chunk, ending the body early, so empty
+    input yields nothing; send :data:`LAST_CHUNK` to finish the body.
+    """
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
+    if not size:
+        return b""
+    return b"".join((b"%x\r\n" % size, data, b"\r\n"))

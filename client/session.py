@@ -1,0 +1,661 @@
+"""``ClientSession``: defaults, cookies, auth, timeouts and redirects.
+
+``_request`` is a short sequence of named steps (prepare, hop, redirect);
+the wire work of each hop lives in ``exchange``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import warnings
+from functools import partial
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
+from types import SimpleNamespace, TracebackType
+from typing import Any
+
+from multidict import CIMultiDict
+from yarl import URL
+
+from . import exchange
+from .connector import BaseConnector
+from .cookiejar import AbstractCookieJar, CookieJar, cookie_header
+from .exceptions import (
+    ClientPayloadError,
+    TooManyRedirects,
+    TotalTimeoutError,
+)
+from .formdata import FormData
+from .helpers import BasicAuth
+from .payload import JsonPayload, Payload, get_payload
+from .request import ClientRequest
+from .response import ClientResponse, HttpVersion, HttpVersion11
+from .serialize import check_header_name, check_header_value, check_method
+from .tcp import TCPConnector
+from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, active, coerce_timeout
+from .tls import merge_ssl_args
+from .tracing import Trace, TraceConfig
+from .urls import Params, StrOrURL, build_url, resolve_location, same_origin, to_url
+
+__all__ = ("ClientSession", "request")
+
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+_CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
+_BODY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding")
+RaiseForStatus = bool | Callable[[ClientResponse], Awaitable[None]]
+
+
+class ClientSession:
+    """A connection pool plus defaults; make one per application, not per request."""
+
+    def __init__(
+        self,
+        base_url: StrOrURL | None = None,
+        *,
+        connector: BaseConnector | None = None,
+        cookies: Any = None,
+        headers: Any = None,
+        proxy: StrOrURL | None = None,
+        proxy_auth: BasicAuth | None = None,
+        skip_auto_headers: Iterable[str] | None = None,
+        auth: BasicAuth | None = None,
+        json_serialize: Callable[[Any], str] = jsonlib.dumps,
+        request_class: type[ClientRequest] = ClientRequest,
+        response_class: type[ClientResponse] = ClientResponse,
+        version: HttpVersion = HttpVersion11,
+        cookie_jar: AbstractCookieJar | None = None,
+        connector_owner: bool = True,
+        raise_for_status: RaiseForStatus = False,
+        timeout: ClientTimeout | object = ...,
+        auto_decompress: bool = True,
+        trust_env: bool = False,
+        requote_redirect_url: bool = True,
+        trace_configs: list[TraceConfig] | None = None,
+        read_bufsize: int = 2**18,
+        max_line_size: int = 8190,
+        max_field_size: int = 8190,
+        max_headers: int = 128,
+        fallback_charset_resolver: Callable[[ClientResponse, bytes], str] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._base_url = None if base_url is None else to_url(base_url)
+        if self._base_url is not None and (
+            not self._base_url.absolute or not self._base_url.path.endswith("/")
+        ):
+            raise ValueError("base_url must be absolute and its path must end with '/'")
+        self._connector: BaseConnector | None = connector or TCPConnector()
+        self._connector_owner = connector_owner
+        self._cookie_jar = cookie_jar if cookie_jar is not None else CookieJar()
+        if cookies:
+            self._cookie_jar.update_cookies(cookies)
+        self._default_headers = self._prepare_headers(None, headers)
+        self._skip_auto_headers = frozenset(h.lower() for h in skip_auto_headers or ())
+        if auth is not None and not isinstance(auth, BasicAuth):
+            raise TypeError("auth must be a BasicAuth")
+        self._auth = auth
+        self._proxy = proxy
+        self._proxy_auth = proxy_auth
+        self._json_serialize = json_serialize
+        self._request_class = request_class
+        self._response_class = response_class
+        self._version = version
+        self._raise_for_status = raise_for_status
+        if timeout is ...:
+            self._timeout = DEFAULT_TIMEOUT
+        elif isinstance(timeout, ClientTimeout):
+            self._timeout = timeout
+        else:
+            raise ValueError(f"timeout must be a ClientTimeout, not {timeout!r}")
+        self._auto_decompress = auto_decompress
+        self._trust_env = trust_env
+        self._requote_redirect_url = requote_redirect_url
+        self._trace_configs = list(trace_configs or ())
+        for config in self._trace_configs:
+            config.freeze()
+        self._read_bufsize = read_bufsize
+        self._limits = (max_line_size, max_field_size, max_headers)
+        self._fallback_charset = fallback_charset_resolver
+        self._closed = False
+
+    # -- properties (aiohttp names) -------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._connector is None or self._connector.closed
+
+    @property
+    def connector(self) -> BaseConnector | None:
+        return self._connector
+
+    @property
+    def cookie_jar(self) -> AbstractCookieJar:
+        return self._cookie_jar
+
+    @property
+    def timeout(self) -> ClientTimeout:
+        return self._timeout
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        return self._default_headers
+
+    @property
+    def skip_auto_headers(self) -> frozenset[str]:
+        return self._skip_auto_headers
+
+    @property
+    def auth(self) -> BasicAuth | None:
+        return self._auth
+
+    @property
+    def json_serialize(self) -> Callable[[Any], str]:
+        return self._json_serialize
+
+    @property
+    def connector_owner(self) -> bool:
+        return self._connector_owner
+
+    @property
+    def raise_for_status(self) -> RaiseForStatus:
+        return self._raise_for_status
+
+    @property
+    def auto_decompress(self) -> bool:
+        return self._auto_decompress
+
+    @property
+    def trust_env(self) -> bool:
+        return self._trust_env
+
+    @property
+    def trace_configs(self) -> list[TraceConfig]:
+        return self._trace_configs
+
+    @property
+    def requote_redirect_url(self) -> bool:
+        return self._requote_redirect_url
+
+    @property
+    def version(self) -> HttpVersion:
+        return self._version
+
+    # -- verbs ---------------------------------------------------------------------
+
+    def request(self, method: str, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """Start a request; await it, or use it with ``async with``."""
+        return _RequestContextManager(self._request(method, url, **kwargs))
+
+    def get(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        return self.request("GET", url, **kwargs)
+
+    def options(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        return self.request("OPTIONS", url, **kwargs)
+
+    def head(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        kwargs.setdefault("allow_redirects", False)  # aiohttp's default for HEAD
+        return self.request("HEAD", url, **kwargs)
+
+    def post(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return self.request("POST", url, data=data, **kwargs)
+
+    def put(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return self.request("PUT", url, data=data, **kwargs)
+
+    def patch(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return self.request("PATCH", url, data=data, **kwargs)
+
+    def delete(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        return self.request("DELETE", url, **kwargs)
+
+    # -- the request pipeline ----------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        str_or_url: StrOrURL,
+        *,
+        params: Params = None,
+        data: Any = None,
+        json: Any = None,
+        cookies: Any = None,
+        headers: Any = None,
+        skip_auto_headers: Iterable[str] | None = None,
+        auth: BasicAuth | None = None,
+        allow_redirects: bool = True,
+        max_redirects: int = 10,
+        compress: str | bool | None = None,
+        chunked: bool | None = None,
+        expect100: bool = False,
+        raise_for_status: RaiseForStatus | None = None,
+        read_until_eof: bool = True,
+        proxy: StrOrURL | None = None,
+        proxy_auth: BasicAuth | None = None,
+        timeout: Any = ...,
+        verify_ssl: bool | None = None,
+        fingerprint: bytes | None = None,
+        ssl_context: Any = None,
+        ssl: Any = True,
+        server_hostname: str | None = None,
+        proxy_headers: Any = None,
+        trace_request_ctx: Any = None,
+        read_bufsize: int | None = None,
+        auto_decompress: bool | None = None,
+        max_line_size: int | None = None,
+        max_field_size: int | None = None,
+        max_headers: int | None = None,
+    ) -> ClientResponse:
+        if self.closed:
+            raise RuntimeError("Session is closed")
+        if data is not None and json is not None:
+            raise ValueError("data and json parameters can not be used at the same time")
+        if proxy is not None or self._proxy is not None:
+            raise NotImplementedError("proxy support is not available in this build yet")
+        method = check_method(method).upper()
+        url = build_url(str_or_url, self._base_url, params, self._allowed_schemes())
+        auth, url = self._pick_auth(url, auth)
+        user_headers = self._prepare_headers(self._default_headers, headers)
+        if auth is not None and "Authorization" in user_headers:
+            raise ValueError(
+                "Cannot combine AUTHORIZATION header with AUTH argument or credentials "
+                "encoded in URL"
+            )
+        body = self._build_body(data, json)
+        ssl_setting = merge_ssl_args(ssl, verify_ssl, ssl_context, fingerprint)
+        client_timeout = coerce_timeout(timeout, self._timeout)
+        settings = exchange.ReadSettings(
+            read_bufsize if read_bufsize is not None else self._read_bufsize,
+            self._auto_decompress if auto_decompress is None else auto_decompress,
+            (
+                max_line_size or self._limits[0],
+                max_field_size or self._limits[1],
+                max_headers or self._limits[2],
+            ),
+        )
+        traces = self._make_traces(trace_request_ctx)
+        skip = self._skip_auto_headers | frozenset(h.lower() for h in skip_auto_headers or ())
+        hop = _Hop(method, url, user_headers, body, auth, cookies)
+        for trace in traces:
+            await trace.send_request_start(method, url, user_headers)
+        loop = asyncio.get_running_loop()
+        total = active(client_timeout.total)
+        deadline = loop.time() + total if total else None
+        try:
+            async with asyncio.timeout_at(deadline) as cm:
+                resp = await self._follow(
+                    hop,
+                    skip,
+                    ssl_setting,
+                    server_hostname,
+                    compress,
+                    chunked,
+                    expect100,
+                    allow_redirects,
+                    max_redirects,
+                    client_timeout,
+                    settings,
+                    deadline,
+                    traces,
+                )
+        except TimeoutError as exc:
+            if cm.expired():
+                error = TotalTimeoutError(f"Total timeout of {total} s reached for {url}")
+                await self._trace_exception(traces, hop, error)
+                raise error from exc
+            await self._trace_exception(traces, hop, exc)
+            raise
+        except BaseException as exc:
+            await self._trace_exception(traces, hop, exc)
+            raise
+        finally:
+            if body is not None:
+                await body.close()  # aiohttp closes the user's file too, once sent
+        await self._check_status(resp, raise_for_status)
+        for trace in traces:
+            await trace.send_request_end(hop.method, hop.url, hop.headers, resp)
+        return resp
+
+    async def _follow(
+        self,
+        hop: _Hop,
+        skip: frozenset[str],
+        ssl_setting: Any,
+        server_hostname: str | None,
+        compress: str | bool | None,
+        chunked: bool | None,
+        expect100: bool,
+        allow_redirects: bool,
+        max_redirects: int,
+        timeout: ClientTimeout,
+        settings: exchange.ReadSettings,
+        deadline: float | None,
+        traces: list[Trace],
+    ) -> ClientResponse:
+        """Send hop after hop until a final response (or a redirect error)."""
+        history: list[ClientResponse] = []
+        connector = self._connector
+        assert connector is not None
+        while True:
+            req = self._request_class(
+                hop.method,
+                hop.url,
+                headers=self._hop_headers(hop),
+                skip_auto_headers=skip,
+                body=hop.body,
+                version=(self._version.major, self._version.minor),
+                compress=compress,
+                chunked=chunked,
+                expect100=expect100,
+                ssl=ssl_setting,
+                server_hostname=server_hostname,
+                force_close=connector.force_close,
+                traces=traces or None,
+            )
+            hop_history = tuple(history)
+            resp = await exchange.send(
+                connector,
+                req,
+                timeout,
+                settings,
+                deadline,
+                partial(self._new_response, history=hop_history, traces=traces),
+            )
+            self._cookie_jar.update_cookies_from_headers(
+                resp.headers.getall("Set-Cookie", ()), resp.url
+            )
+            if not allow_redirects or resp.status not in REDIRECT_STATUSES:
+                return resp
+            target = resolve_location(
+                hop.url,
+                resp.headers.getall("Location", ()) or resp.headers.getall("URI", ()),
+                requote=self._requote_redirect_url,
+                allowed_schemes=self._allowed_schemes(),
+            )
+            if target is None:
+                return resp
+            for trace in traces:
+                await trace.send_request_redirect(hop.method, hop.url, hop.headers, resp)
+            history.append(resp)
+            resp.release()
+            if len(history) > max_redirects:
+                raise TooManyRedirects(history[0].request_info, tuple(history))
+            self._redirect(hop, resp.status, target)
+
+    def _redirect(self, hop: _Hop, status: int, target: URL) -> None:
+        """Rewrite the next hop per RFC 9110 §15.4 and aiohttp's method rules."""
+        if (status == 303 and hop.method != "HEAD") or (
+            status in (301, 302) and hop.method == "POST"
+        ):
+            hop.method = "GET"
+            hop.body = None
+            for name in _BODY_HEADERS:
+                hop.headers.popall(name, None)
+        elif hop.body is not None and hop.body.consumed:
+            raise ClientPayloadError(
+                "Cannot follow redirect with a consumed request body; "
+                "pass allow_redirects=False or a replayable body"
+            )
+        if not same_origin(hop.url, target):
+            # Credentials are bound to the origin: strip every instance, for the
+            # rest of the chain (security.md D1, RED-01/02).
+            for name in _CREDENTIAL_HEADERS:
+                hop.headers.popall(name, None)
+            hop.cookies = None
+            hop.auth = None
+        hop.url = target
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _allowed_schemes(self) -> frozenset[str]:
+        assert self._connector is not None
+        return self._connector.allowed_protocol_schema_set & frozenset(("http", "https"))
+
+    def _pick_auth(self, url: URL, auth: BasicAuth | None) -> tuple[BasicAuth | None, URL]:
+        """Request auth, else URL credentials, else the session's (own origin only)."""
+        url_auth = BasicAuth.from_url(url)
+        if url_auth is not None:
+            url = url.with_user(None)
+            if auth is not None:
+                raise ValueError("Cannot combine AUTH argument with credentials encoded in URL")
+            return url_auth, url
+        if auth is not None:
+            if not isinstance(auth, BasicAuth):
+                raise TypeError("auth must be a BasicAuth")
+            return auth, url
+        if self._auth is not None and (self._base_url is None or same_origin(self._base_url, url)):
+            return self._auth, url
+        return None, url
+
+    @staticmethod
+    def _prepare_headers(defaults: CIMultiDict[str] | None, headers: Any) -> CIMultiDict[str]:
+        """Defaults overridden by name; repeated names within ``headers`` kept."""
+        result: CIMultiDict[str] = CIMultiDict(defaults) if defaults else CIMultiDict()
+        if not headers:
+            return result
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        added: set[str] = set()
+        for name, value in items:
+            name = str(name)
+            value = str(value)
+            check_header_name(name)
+            check_header_value(value)
+            key = name.lower()
+            if key in added:
+                result.add(name, value)
+            else:
+                result[name] = value
+                added.add(key)
+        return result
+
+    def _build_body(self, data: Any, json: Any) -> Payload | None:
+        if json is not None:
+            return JsonPayload(json, dumps=self._json_serialize)
+        if data is None:
+            return None
+        if isinstance(data, FormData):
+            return data()
+        if isinstance(data, Mapping) or (
+            isinstance(data, list | tuple) and data and isinstance(data[0], tuple)
+        ):
+            return FormData(data)()
+        return get_payload(data)
+
+    def _hop_headers(self, hop: _Hop) -> CIMultiDict[str]:
+        headers = CIMultiDict(hop.headers)
+        if hop.auth is not None:
+            headers["Authorization"] = hop.auth.encode()
+        cookie_value = self._cookie_value(hop)
+        if cookie_value:
+            existing = headers.get("Cookie")
+            headers["Cookie"] = f"{existing}; {cookie_value}" if existing else cookie_value
+        return headers
+
+    def _cookie_value(self, hop: _Hop) -> str:
+        jar = self._cookie_jar
+        cookies = jar.filter_cookies(hop.url)
+        if hop.cookies:
+            tmp = CookieJar(unsafe=True, quote_cookie=getattr(jar, "quote_cookie", True))
+            tmp.update_cookies(hop.cookies)
+            cookies.update(tmp.filter_cookies(hop.url))
+        if not cookies:
+            return ""
+        return cookie_header(cookies, getattr(jar, "quote_cookie", True))
+
+    def _make_traces(self, trace_request_ctx: Any) -> list[Trace]:
+        return [
+            Trace(self, config, config.trace_config_ctx(trace_request_ctx=trace_request_ctx))
+            for config in self._trace_configs
+        ]
+
+    def _new_response(
+        self, req: ClientRequest, *, history: tuple[ClientResponse, ...], traces: list[Trace]
+    ) -> ClientResponse:
+        extra: dict[str, Any] = {}
+        if self._fallback_charset is not None:
+            extra["fallback_charset_resolver"] = self._fallback_charset
+        return self._response_class(
+            req.method,
+            req.original_url,
+            request_info=req.request_info,
+            history=history,
+            traces=traces or None,
+            session=self,
+            **extra,
+        )
+
+    async def _check_status(self, resp: ClientResponse, override: RaiseForStatus | None) -> None:
+        rule = self._raise_for_status if override is None else override
+        if rule is True:
+            resp.raise_for_status()
+        elif callable(rule):
+            await rule(resp)
+
+    @staticmethod
+    async def _trace_exception(traces: list[Trace], hop: _Hop, exc: BaseException) -> None:
+        for trace in traces:
+            await trace.send_request_exception(hop.method, hop.url, hop.headers, exc)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the session; with an owned connector, every socket, fully."""
+        if not self._closed:
+            self._closed = True
+            if self._connector is not None and self._connector_owner:
+                await self._connector.close()
+            self._connector = None
+
+    def detach(self) -> None:
+        """Forget the connector without closing it."""
+        self._connector = None
+
+    async def __aenter__(self) -> ClientSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __del__(self, _warnings: Any = warnings) -> None:
+        if not getattr(self, "_closed", True) and self._connector is not None:
+            _warnings.warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
+
+
+class _Hop(SimpleNamespace):
+    """The parts of a request that change from one redirect hop to the next."""
+
+    method: str
+    url: URL
+    headers: CIMultiDict[str]
+    body: Payload | None
+    auth: BasicAuth | None
+    cookies: Any
+
+    def __init__(
+        self,
+        method: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: Payload | None,
+        auth: BasicAuth | None,
+        cookies: Any,
+    ) -> None:
+        super().__init__(
+            method=method, url=url, headers=headers, body=body, auth=auth, cookies=cookies
+        )
+
+
+class _RequestContextManager(Coroutine[Any, Any, ClientResponse]):
+    """Both awaitable and an async context manager, as aiohttp's request objects."""
+
+    __slots__ = ("_coro", "_resp")
+
+    def __init__(self, coro: Coroutine[Any, Any, ClientResponse]) -> None:
+        self._coro = coro
+        self._resp: ClientResponse | None = None
+
+    def send(self, arg: Any) -> Any:
+        return self._coro.send(arg)
+
+    def throw(self, *args: Any) -> Any:
+        return self._coro.throw(*args)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, ClientResponse]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> ClientResponse:
+        self._resp = await self._coro
+        return await self._resp.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._resp is not None
+        await self._resp.__aexit__(exc_type, exc, tb)
+
+
+class _SessionRequestContextManager:
+    """``client.request(...)``: a one-shot session closed with its response."""
+
+    def __init__(self, coro: Coroutine[Any, Any, ClientResponse], session: ClientSession) -> None:
+        self._coro = coro
+        self._session = session
+        self._resp: ClientResponse | None = None
+
+    def __await__(self) -> Generator[Any, None, ClientResponse]:
+        return self._await().__await__()
+
+    async def _await(self) -> ClientResponse:
+        try:
+            resp = await self._coro
+            await resp.read()
+            return resp
+        finally:
+            await self._session.close()
+
+    async def __aenter__(self) -> ClientResponse:
+        try:
+            self._resp = await self._coro
+        except BaseException:
+            await self._session.close()
+            raise
+        return self._resp
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._resp is not None
+        self._resp.release()
+        await self._session.close()
+
+
+def request(
+    method: str,
+    url: StrOrURL,
+    *,
+    connector: BaseConnector | None = None,
+    **kwargs: Any,
+) -> _SessionRequestContextManager:
+    """A single request on a throwaway session (``TCPConnector(force_close=True)``)."""
+    session_keys = {
+        "cookies",
+        "version",
+        "timeout",
+        "raise_for_status",
+        "auto_decompress",
+        "read_bufsize",
+        "loop",
+    }
+    session_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in session_keys}
+    session_kwargs.pop("loop", None)
+    if "timeout" in session_kwargs and not isinstance(session_kwargs["timeout"], ClientTimeout):
+        kwargs["timeout"] = session_kwargs.pop("timeout")
+    session = ClientSession(connector=connector or TCPConnector(force_close=True), **session_kwargs)
+    return _SessionRequestContextManager(session._request(method, url, **kwargs), session)
