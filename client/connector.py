@@ -348,6 +348,8 @@ class BaseConnector(Releaser):
             self._sweep_timer = None
         conns = [c for stack in self._idle.values() for c in stack] + list(self._acquired)
         self._idle.clear()
+        for conn in self._acquired:
+            self._unreserve(conn.key)  # closed below: its slot is free (stats() says 0)
         self._acquired.clear()
         for conn in conns:
             conn.state = ConnState.CLOSED

@@ -1,20 +1,12 @@
 """Sans-IO HTTP/1.1 response codec: bytes in, events out.
 
-llhttp (through ``httptools.HttpResponseParser``, strict: no leniency flags)
-parses status lines, header fields and chunked framing.  This module owns
-what llhttp cannot know or does not bound:
-
-* body framing by request method and status (RFC 9112 §6.3): HEAD, 1xx,
-  204 and 304 never have a body, a 2xx to CONNECT is a tunnel, a body with
-  neither Content-Length nor chunked is read until close;
-* size limits, counted across fragmented feeds (httptools only reports
-  complete headers, and concatenates fragments itself), for the head, the
-  chunk-size lines and the trailer section;
-* the keep-alive verdict, and poisoning: bytes after the end of a message
-  are never parsed as the next response (security.md PARSE-12, CONN-03).
-
-No ``await``, no sockets, no clock: a connection's protocol feeds
-``data_received`` bytes to :meth:`ResponseCodec.feed` and acts on the events.
+llhttp (``httptools.HttpResponseParser``, strict: no leniency flags) parses
+status lines, fields and chunked framing.  This module owns what llhttp cannot
+know or does not bound: body framing by method and status (RFC 9112 §6.3),
+size limits counted across fragmented feeds (head, chunk-size lines,
+trailers), the keep-alive verdict, and poisoning: bytes after the end of a
+message are never parsed as the next response (security.md PARSE-12).
+No ``await``, no sockets, no clock.
 """
 
 from __future__ import annotations
@@ -25,12 +17,11 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Final, TypeAlias
 
-from httptools import HttpResponseParser
-from httptools.parser.errors import (
-    HttpParserCallbackError,
+from httptools import (
     HttpParserError,
     HttpParserInvalidStatusError,
     HttpParserUpgrade,
+    HttpResponseParser,
 )
 from multidict import CIMultiDict
 
@@ -44,16 +35,24 @@ from .exceptions import (
     TransferEncodingError,
 )
 
-__all__ = ["END", "EndOfMessage", "Event", "InformationalHead", "ResponseCodec", "ResponseHead"]
+__all__ = [
+    "END",
+    "EndOfMessage",
+    "Event",
+    "InformationalHead",
+    "Phase",
+    "ResponseCodec",
+    "ResponseHead",
+]
 
 
 @dataclass(slots=True)
 class ResponseHead:
     """The final response's status line and header section.
 
-    ``chunked`` and ``content_length`` describe the headers as received; the
-    codec has already applied the no-body rules (HEAD, 204, 304, upgrades).
-    ``upgrade`` is true for an accepted 101 and for a 2xx answer to CONNECT.
+    ``chunked``/``content_length`` describe the headers as received (the codec
+    already applied the no-body rules: HEAD, 204, 304, upgrades).  ``upgrade``
+    is true for an accepted 101 and for a 2xx answer to CONNECT (a tunnel).
     """
 
     status: int
@@ -108,30 +107,22 @@ _IDLE, _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _UPGRADED, _FAILED = Phase
 # RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ];
 # reason-phrase = *( HTAB / SP / VCHAR / obs-text ).  Only 1.0 and 1.1 are
 # HTTP/1 versions we speak (0.9 and "2.0" on an h1 connection are desync bait).
-_STATUS_LINE = re.compile(
-    rb"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?\r\n"
-)
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: ([^\x00-\x08\n-\x1f\x7f]*))?\r\n")
 _STATUS_PREFIXES = (b"HTTP/1.1 ", b"HTTP/1.0 ")
 _TERMINATOR = b"\r\n\r\n"
+_SE = "surrogateescape"
 
-# Chunked-body accounting (see _account_chunked): what the bytes that follow
-# the last event of a feed are.
-_CK_LINE, _CK_DATA, _CK_AFTER_SIZE, _CK_TRAILER = range(4)
+# Chunked-body accounting (_account_chunked): what the bytes after an event are.
+_CK_LINE, _CK_DATA, _CK_AFTER_SIZE = range(3)
 _EV_CHUNK_HEADER, _EV_CHUNK_COMPLETE = -1, -2
-
-
-class _Stop(Exception):
-    """Raised in on_message_complete so llhttp never parses the next bytes."""
 
 
 class ResponseCodec:
     """Turns the bytes of one connection into response events.
 
-    Call :meth:`start` before each request's response, then :meth:`feed`
-    every received buffer and :meth:`feed_eof` when the peer closes.  Any
-    framing or limit violation raises a subclass of
-    :class:`~client.exceptions.HttpProcessingError`; the codec is then dead
-    and the connection must be closed.
+    :meth:`start` before each response, :meth:`feed` every received buffer,
+    :meth:`feed_eof` when the peer closes.  A framing or limit violation raises
+    an ``HttpProcessingError`` subclass; the codec is then dead (close it).
     """
 
     def __init__(
@@ -149,19 +140,18 @@ class ResponseCodec:
         self._max_block = max_header_block
         self._max_info = max_informational
         # A head this short is within every line and count limit (a field line
-        # takes at least 4 bytes with its CRLF).
+        # takes at least 4 bytes with its CRLF): no need to split it.
         self._small_head = min(max_line_size, max_field_size, 4 * max_headers + 3)
         # httptools looks the on_* callbacks up on this object once per parser;
         # a namespace keeps those names off the codec's public surface.
         self._callbacks = SimpleNamespace(
-            on_header=self._on_header,
+            on_header=lambda name, value: self._raw.append((name, value)),
             on_headers_complete=self._on_headers_complete,
             on_body=self._on_body,
             on_message_complete=self._on_message_complete,
-            on_chunk_header=self._on_chunk_header,
-            on_chunk_complete=self._on_chunk_complete,
+            on_chunk_header=lambda: self._ck_log.append(_EV_CHUNK_HEADER),
+            on_chunk_complete=lambda: self._ck_log.append(_EV_CHUNK_COMPLETE),
         )
-        self._phase = _IDLE
         self._poisoned = False  # stray bytes seen: never reuse the connection
         self._eof = False
         self._keep_alive = False
@@ -169,8 +159,6 @@ class ResponseCodec:
         self._buf = bytearray()  # a head that arrived in pieces; empty between heads
         self._arm("GET", expect_upgrade=False)
         self._phase = _IDLE
-
-    # -- public API -----------------------------------------------------------------
 
     def start(self, method: str, *, expect_upgrade: bool = False) -> None:
         """Arm the codec for the response to a request made with ``method``.
@@ -188,16 +176,16 @@ class ResponseCodec:
             raise RuntimeError("the previous response did not allow keep-alive")
         self._arm(method, expect_upgrade=expect_upgrade)
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Parse ``data`` and return the events it completes (maybe none)."""
+        if type(data) is not bytes:
+            data = bytes(data)  # events outlive the caller's (reusable) buffer
         if self._phase is _LENGTH and len(data) < self._remaining:
             # Hot path: the middle of a Content-Length body, no copy.
             self._remaining -= len(data)
-            return [data if type(data) is bytes else bytes(data)] if data else []
+            return [data] if data else []
         out: list[Event] = []
         if data:
-            if type(data) is not bytes:
-                data = bytes(data)
             try:
                 self._run(data, out)
             except HttpProcessingError:
@@ -206,20 +194,17 @@ class ResponseCodec:
         return out
 
     def feed_eof(self) -> list[Event]:
-        """The peer closed the connection.
+        """The peer closed: ``[END]`` for a read-until-close body.
 
-        Completes a read-until-close body (``[END]``).  Raises
-        ``ContentLengthError`` / ``TransferEncodingError`` when a body was cut
-        short.  Returns ``[]`` when the head was not complete (nothing, or only
-        part of one, arrived): :attr:`started` tells whether a retry is safe.
+        Raises ``ContentLengthError`` / ``TransferEncodingError`` for a body cut
+        short; ``[]`` if no complete head arrived (:attr:`started` says whether
+        any byte did, i.e. whether a retry is safe).
         """
         phase = self._phase
         self._eof = True
         if phase is _LENGTH:
             self._fail()
-            raise ContentLengthError(
-                f"connection closed with {self._remaining} body bytes still expected"
-            )
+            raise ContentLengthError(f"closed with {self._remaining} body bytes missing")
         if phase is _CHUNKED:
             self._fail()
             raise TransferEncodingError("connection closed before the last chunk")
@@ -252,17 +237,12 @@ class ResponseCodec:
 
     def take_trailing(self) -> bytes:
         """Bytes received after an upgrade (101 or CONNECT tunnel); else ``b""``."""
-        data = bytes(self._trailing)
-        self._trailing.clear()
+        data, self._trailing = bytes(self._trailing), bytearray()
         return data
 
     def __repr__(self) -> str:
-        return (
-            f"<ResponseCodec {self._phase.value} method={self._method!r}"
-            f" started={self._started} reusable={self.reusable} poisoned={self._poisoned}>"
-        )
-
-    # -- state ----------------------------------------------------------------------
+        state = f"{self._phase.value} method={self._method!r} started={self._started}"
+        return f"<ResponseCodec {state} reusable={self.reusable} poisoned={self._poisoned}>"
 
     def _arm(self, method: str, *, expect_upgrade: bool) -> None:
         self._method = method
@@ -353,11 +333,9 @@ class ResponseCodec:
         return pos + idx + 4 - old
 
     def _check_partial(self, old: int) -> None:
-        """Bound an incomplete head before llhttp sees the new bytes (LIM-01).
-
-        Checks each line completed by the new bytes (from ``old`` on) and the
-        partial line at the end, so the verdict never depends on how the head
-        was segmented (aiohttp CVE-2026-54277).
+        """Bound an incomplete head before llhttp sees the new bytes (LIM-01):
+        every line the bytes from ``old`` on complete, and the partial last one,
+        so the verdict never depends on segmentation (aiohttp CVE-2026-54277).
         """
         buf = self._buf
         start = self._line_start
@@ -368,7 +346,7 @@ class ResponseCodec:
                     raise BadStatusLine("status line not terminated by CRLF")
                 self._check_status_line(bytes(buf[: nl - 1]))
             else:
-                self._check_field_line(nl - start - 1)
+                _check_len(nl - start - 1, self._max_field, "header field")
                 self._n_lines += 1
                 if self._n_lines > self._max_headers:
                     raise BadHttpMessage(f"more than {self._max_headers} header fields")
@@ -376,23 +354,16 @@ class ResponseCodec:
             nl = buf.find(b"\n", start)
         self._line_start = start
         if start == 0:
-            if len(buf) > self._max_line + 1:
-                raise LineTooLong(f"status line longer than {self._max_line} bytes")
+            _check_len(len(buf) - 1, self._max_line, "status line")  # CR?
             prefix = bytes(buf[:9])
             if not any(p.startswith(prefix) for p in _STATUS_PREFIXES):
                 raise BadStatusLine(f"not an HTTP/1.x status line: {prefix!r}")
         else:
-            self._check_field_line(len(buf) - start - 1)  # may end with the CR
-        if len(buf) >= self._max_block:
-            raise LineTooLong(f"response head larger than {self._max_block} bytes")
-
-    def _check_field_line(self, length: int) -> None:
-        if length > self._max_field:
-            raise LineTooLong(f"header field longer than {self._max_field} bytes")
+            _check_len(len(buf) - start - 1, self._max_field, "header field")  # CR?
+        _check_len(len(buf) + 1, self._max_block, "response head")  # not complete yet
 
     def _check_status_line(self, line: bytes) -> re.Match[bytes]:
-        if len(line) > self._max_line:
-            raise LineTooLong(f"status line longer than {self._max_line} bytes")
+        _check_len(len(line), self._max_line, "status line")
         match = _STATUS_LINE.match(line + b"\r\n")
         if match is None:
             raise BadStatusLine(f"invalid status line: {line[:100]!r}")
@@ -414,7 +385,7 @@ class ResponseCodec:
             raise BadHttpMessage(f"more than {self._max_headers} header fields")
         if max(map(len, lines)) > self._max_field:
             for line in lines[1:]:
-                self._check_field_line(len(line))
+                _check_len(len(line), self._max_field, "header field")
         return match
 
     def _parse_head(self, chunk: bytes | memoryview) -> None:
@@ -426,72 +397,69 @@ class ResponseCodec:
         except HttpParserError as exc:
             if self._hdrs_done:
                 return  # llhttp "pauses" after any 101; only head bytes were fed
-            raise self._head_error(exc) from exc
-
-    def _head_error(self, exc: HttpParserError) -> HttpProcessingError:
-        msg = str(exc)
-        if isinstance(exc, HttpParserInvalidStatusError) or not self._status_ok:
-            return BadStatusLine(msg)
-        if "Transfer-Encoding" in msg:
-            return TransferEncodingError(msg)
-        return InvalidHeader(msg)
+            msg = str(exc)
+            if isinstance(exc, HttpParserInvalidStatusError) or not self._status_ok:
+                raise BadStatusLine(msg) from exc
+            cls = TransferEncodingError if "Transfer-Encoding" in msg else InvalidHeader
+            raise cls(msg) from exc
 
     def _finish_head(self, match: re.Match[bytes], out: list[Event]) -> None:
         if not self._hdrs_done:
             raise BadHttpMessage("incomplete response head")
         status = int(match[2])
         raw = self._raw
-        headers: CIMultiDict[str] = CIMultiDict(
-            [
-                (
-                    n.decode("utf-8", "surrogateescape"),
-                    v.decode("utf-8", "surrogateescape").rstrip(" \t"),
-                )
-                for n, v in raw
-            ]
-        )
+        # Decoded as aiohttp does; llhttp keeps trailing OWS, RFC 9110 §5.5 drops it.
+        pairs = [(n.decode("utf-8", _SE), v.decode("utf-8", _SE).rstrip(" \t")) for n, v in raw]
+        headers: CIMultiDict[str] = CIMultiDict(pairs)
         length, chunked = _body_headers(headers)
         upgrade = status == 101 or (self._is_connect and 200 <= status < 300)
         if status < 200 and not (upgrade and self._expect_upgrade):
-            if status == 101:
-                raise BadHttpMessage("101 Switching Protocols to a request that did not upgrade")
-            self._n_info += 1
-            if self._n_info > self._max_info:
-                raise BadHttpMessage(f"more than {self._max_info} informational responses")
-            out.append(InformationalHead(status, headers))
-            self._new_head()
+            self._informational(status, headers, out)
             return
         if upgrade and self._is_connect and (length is not None or chunked):
             raise BadHttpMessage("a 2xx to CONNECT must not declare a body (RFC 9110 §9.3.6)")
+        phase = self._body_phase(status, upgrade, chunked, length)
         minor = match[1] == b"1"
-        keep_alive = _keep_alive(headers, minor) and not upgrade
-        if upgrade:
-            phase = _UPGRADED
-        elif self._is_head or status == 204 or status == 304:
-            phase = _DONE
-        elif chunked:
-            phase = _CHUNKED
-        elif length is not None:
-            phase = _LENGTH if length else _DONE
-            self._remaining = length
-        else:
-            phase, keep_alive = _CLOSE, False  # RFC 9112 §6.3 rule 8
-        reason = (match[3] or b"").decode("utf-8", "surrogateescape")
+        keep_alive = phase is not _CLOSE and not upgrade and _keep_alive(headers, minor)
+        reason = (match[3] or b"").decode("utf-8", _SE)
         version = (1, 1) if minor else (1, 0)
-        head = ResponseHead(
-            status, reason, version, headers, tuple(raw), keep_alive, upgrade, chunked, length
+        out.append(
+            ResponseHead(
+                status, reason, version, headers, tuple(raw), keep_alive, upgrade, chunked, length
+            )
         )
-        out.append(head)
         self._keep_alive = keep_alive
         self._phase = phase
         self._raw = []  # trailers land here and are dropped
-        if phase is _DONE or phase is _UPGRADED:
-            out.append(END)
         if phase is _CHUNKED:
             self._ck_state, self._ck_gap, self._tr_bytes, self._tr_count = _CK_LINE, 0, 0, 0
             self._ck_log: list[int] = []
-        else:
-            self._parser = None
+            return
+        self._parser = None
+        if phase is _DONE or phase is _UPGRADED:
+            out.append(END)
+
+    def _informational(self, status: int, headers: CIMultiDict[str], out: list[Event]) -> None:
+        if status == 101:
+            raise BadHttpMessage("101 Switching Protocols to a request that did not upgrade")
+        self._n_info += 1
+        if self._n_info > self._max_info:
+            raise BadHttpMessage(f"more than {self._max_info} informational responses")
+        out.append(InformationalHead(status, headers))
+        self._new_head()  # the final response follows (RFC 9110 §15.2)
+
+    def _body_phase(self, status: int, upgrade: bool, chunked: bool, length: int | None) -> Phase:
+        """How this response's body is delimited (RFC 9112 §6.3)."""
+        if upgrade:
+            return _UPGRADED
+        if self._is_head or status == 204 or status == 304:
+            return _DONE
+        if chunked:
+            return _CHUNKED
+        if length is None:
+            return _CLOSE  # read until the server closes; never reusable
+        self._remaining = length
+        return _LENGTH if length else _DONE
 
     # -- chunked body ---------------------------------------------------------------
 
@@ -502,11 +470,12 @@ class ResponseCodec:
         log.clear()
         try:
             self._parser.feed_data(memoryview(data)[pos:] if pos else data)
-        except HttpParserCallbackError as exc:
+        except (HttpParserError, HttpParserUpgrade) as exc:
+            # Once the message is done, llhttp choking on what follows (data
+            # after "Connection: close", garbage) only confirms those bytes
+            # are stray; they poison the connection below.
             if not self._msg_done:
                 raise TransferEncodingError(str(exc)) from exc
-        except HttpParserError as exc:
-            raise TransferEncodingError(str(exc)) from exc
         finally:
             self._raw.clear()
         end = self._account_chunked(data, pos, log)
@@ -520,12 +489,11 @@ class ResponseCodec:
     def _account_chunked(self, data: bytes, p: int, log: list[int]) -> int:
         """Bound the framing bytes llhttp just consumed (PARSE-05/06).
 
-        llhttp streams chunk extensions and trailers without limits, and
-        reports no positions, so the bytes are attributed here from the order
-        of its events: body data (``n > 0``), a chunk header (right after the
-        LF of a size line) and a chunk completion (after the CRLF following the
-        data, or after the trailer section of the last chunk).  Returns the
-        offset just past the message when it completed in this feed.
+        llhttp streams chunk extensions and trailers unbounded and reports no
+        positions, so bytes are attributed from the order of its events: body
+        data (``n > 0``), a chunk header (just after a size line's LF), a chunk
+        completion (after the CRLF that follows data, or after the last chunk's
+        trailer section).  Returns the offset just past the message, if done.
         """
         state, gap = self._ck_state, self._ck_gap
         for ev in log:
@@ -534,7 +502,7 @@ class ResponseCodec:
                 state, gap = _CK_DATA, 0
             elif ev == _EV_CHUNK_HEADER:
                 nl = data.find(b"\n", p)
-                self._check_size_line(gap + nl - p)
+                _check_len(gap + nl - p - 1, self._max_line, "chunk-size line")
                 p, state, gap = nl + 1, _CK_AFTER_SIZE, 0
             elif state == _CK_DATA:
                 p, state, gap = data.find(b"\n", p) + 1, _CK_LINE, 0
@@ -542,21 +510,15 @@ class ResponseCodec:
                 p, gap = self._scan_trailers(data, p, gap)
                 state = _CK_LINE
         if not self._msg_done:
-            if state in (_CK_AFTER_SIZE, _CK_TRAILER):
+            if state == _CK_AFTER_SIZE:
                 # No data followed the size line: it was the last chunk's.
                 p, gap = self._scan_trailers(data, p, gap)
-                state = _CK_TRAILER
             else:
                 gap += len(data) - p
                 if state == _CK_LINE:
-                    self._check_size_line(gap)
+                    _check_len(gap - 1, self._max_line, "chunk-size line")  # CR?
         self._ck_state, self._ck_gap = state, gap
         return p
-
-    def _check_size_line(self, length: int) -> None:
-        # ``length`` may include the CR of the CRLF.
-        if length > self._max_line + 1:
-            raise LineTooLong(f"chunk-size line longer than {self._max_line} bytes")
 
     def _scan_trailers(self, data: bytes, p: int, line: int) -> tuple[int, int]:
         """Walk trailer lines from ``p``; return (end offset, partial line length)."""
@@ -566,10 +528,8 @@ class ResponseCodec:
             seg = (end if nl < 0 else nl) - p
             line += seg
             self._tr_bytes += seg + (nl >= 0)
-            if line > self._max_field + 1:
-                raise LineTooLong(f"trailer field longer than {self._max_field} bytes")
-            if self._tr_bytes > self._max_block:
-                raise LineTooLong(f"trailer section larger than {self._max_block} bytes")
+            _check_len(line - 1, self._max_field, "trailer field")  # CR?
+            _check_len(self._tr_bytes, self._max_block, "trailer section")
             if nl < 0:
                 return end, line
             p = nl + 1
@@ -580,11 +540,6 @@ class ResponseCodec:
                 raise BadHttpMessage(f"more than {self._max_headers} trailer fields")
             line = 0
 
-    # -- httptools callbacks ----------------------------------------------------------
-
-    def _on_header(self, name: bytes, value: bytes) -> None:
-        self._raw.append((name, value))
-
     def _on_headers_complete(self) -> None:
         self._hdrs_done = True
 
@@ -592,16 +547,18 @@ class ResponseCodec:
         self._out.append(body)
         self._ck_log.append(len(body))
 
-    def _on_chunk_header(self) -> None:
-        self._ck_log.append(_EV_CHUNK_HEADER)
-
-    def _on_chunk_complete(self) -> None:
-        self._ck_log.append(_EV_CHUNK_COMPLETE)
-
     def _on_message_complete(self) -> None:
         self._msg_done = True
         if self._phase is _CHUNKED:
-            raise _Stop  # halt llhttp: what follows is never the next response
+            # What follows is never the next response.  llhttp may go on
+            # parsing it; its events now land in lists that are dropped.
+            self._out = []
+            self._ck_log = []
+
+
+def _check_len(length: int, limit: int, what: str) -> None:
+    if length > limit:
+        raise LineTooLong(f"{what} longer than {limit} bytes")
 
 
 def _body_headers(headers: CIMultiDict[str]) -> tuple[int | None, bool]:
@@ -614,7 +571,7 @@ def _body_headers(headers: CIMultiDict[str]) -> tuple[int | None, bool]:
         # Never bare int(): it accepts "+5", "1_0", " 5" and non-ASCII digits.
         if not (len(first) <= 18 and first.isascii() and first.isdigit()):
             raise InvalidHeader(f"invalid Content-Length: {first[:40]!r}")
-        if any(value != first for value in lengths):
+        if len(lengths) > 1 and any(value != first for value in lengths):
             raise InvalidHeader("conflicting Content-Length values")
         length = int(first)
     if codings is None:
@@ -631,6 +588,12 @@ def _keep_alive(headers: CIMultiDict[str], http11: bool) -> bool:
     values = headers.getall("Connection", None)
     if values is None:
         return http11
+    if len(values) == 1:  # the common case: a single token
+        token = values[0].lower()
+        if token == "keep-alive":
+            return True
+        if token == "close":
+            return False
     tokens = {t.strip(" \t").lower() for value in values for t in value.split(",")}
     if "close" in tokens:
         return False

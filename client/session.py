@@ -100,7 +100,7 @@ class ClientSession:
         self._response_class = response_class
         self._version = version
         self._raise_for_status = raise_for_status
-        if timeout is ...:
+        if timeout is ... or timeout is None:  # aiohttp: None means the default too
             self._timeout = DEFAULT_TIMEOUT
         elif isinstance(timeout, ClientTimeout):
             self._timeout = timeout

@@ -322,6 +322,7 @@ class StreamReader:
                 self._size -= len(block)
                 prev = found.pop()
                 size -= len(prev)
+                self._read_pos -= len(prev)  # prev goes back: it is taken again below
                 block = prev + block
                 self._buffer.appendleft(block)
                 self._size += len(block)

@@ -79,10 +79,11 @@ def build_url(
 
 
 def check_url(url: URL, allowed_schemes: frozenset[str]) -> None:
+    # Scheme first, as aiohttp: host-less file:/mailto:/data: URLs are "non-HTTP".
+    if url.scheme and url.scheme not in allowed_schemes:
+        raise NonHttpUrlClientError(url)
     if not url.absolute or not url.raw_host:
         raise InvalidUrlClientError(url, "URL is not absolute")
-    if url.scheme not in allowed_schemes:
-        raise NonHttpUrlClientError(url)
     try:
         check_host(url.raw_host)
     except ValueError as exc:

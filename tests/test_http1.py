@@ -76,9 +76,9 @@ def respond(
     method: str = "GET",
     eof: bool = False,
     expect_upgrade: bool = False,
-    **limits: int,
+    limits: dict[str, int] | None = None,
 ) -> tuple[list[Event], ResponseCodec]:
-    codec = ResponseCodec(**limits)
+    codec = ResponseCodec(**(limits or {}))
     codec.start(method, expect_upgrade=expect_upgrade)
     events: list[Event] = []
     for piece in pieces(data, mode):
@@ -190,11 +190,20 @@ def test_well_formed_response(case: Case, mode: str) -> None:
     assert codec.reusable is (case.keep_alive and not case.until_close)
 
 
+STRAY = {
+    "response": NEXT_RESPONSE,
+    "crlf": b"\r\n",
+    "garbage": b"0123456789",
+    "chunked-response": CHUNKED + b"5\r\nEVIL!\r\n0\r\n\r\n",
+    "101-response": b"HTTP/1.1 101 S\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\nEVIL",
+}
+
+
 @pytest.mark.parametrize(
     "case", [c for c in CASES.values() if not c.until_close],
     ids=[k for k, c in CASES.items() if not c.until_close],
 )  # fmt: skip
-@pytest.mark.parametrize("extra", [NEXT_RESPONSE, b"\r\n", b"0123456789"])
+@pytest.mark.parametrize("extra", STRAY.values(), ids=STRAY.keys())
 def test_bytes_after_the_end_poison_the_connection(case: Case, extra: bytes, mode: str) -> None:
     # PARSE-12 / CONN-03: never parsed as the next response, never reused.
     events, codec = respond(case.wire + extra, mode, method=case.method)
@@ -682,13 +691,13 @@ def sized_head(kind: str, extra: int) -> tuple[dict[str, int], bytes]:
 @pytest.mark.parametrize("kind", ["status-line", "field", "count", "block"])
 def test_head_limits_are_exact(kind: str, mode: str) -> None:
     limits, wire = sized_head(kind, 0)
-    [head, end], _ = respond(wire, mode, eof=True, **limits)
+    [head, end], _ = respond(wire, mode, eof=True, limits=limits)
     assert isinstance(head, ResponseHead)
     assert end is END
     limits, wire = sized_head(kind, 1)
     error = BadHttpMessage if kind == "count" else LineTooLong
     with pytest.raises(error):
-        respond(wire, mode, eof=True, **limits)
+        respond(wire, mode, eof=True, limits=limits)
 
 
 # -- properties ----------------------------------------------------------------------
@@ -746,3 +755,43 @@ def test_any_split_gives_the_same_events(parts: list[bytes], framing: str, seed:
         events += codec.feed_eof()
     assert coalesce(events) == expected
     assert expected[1:] == ([body] if body else []) + [END]
+
+
+SEED_RESPONSES = [
+    OK + b"Content-Length: 5\r\n\r\nhello",
+    CHUNKED + b"5;a=b\r\nhello\r\n3\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nbody",
+    b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nWS",
+    b"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n",
+]
+
+
+def verdict(data: bytes, mode: str, method: str, upgrade: bool) -> tuple[object, ...]:
+    limits = {"max_line_size": 24, "max_field_size": 16, "max_headers": 2, "max_header_block": 64}
+    try:
+        events, codec = respond(data, mode, method=method, eof=True, expect_upgrade=upgrade,
+                                limits=limits)  # fmt: skip
+    except HttpProcessingError:
+        return ("error",)
+    return (*events, codec.reusable, codec.take_trailing())
+
+
+@FUZZ
+@given(
+    seed=st.sampled_from(SEED_RESPONSES),
+    edits=st.lists(st.tuples(st.integers(0, 120), st.binary(max_size=3)), max_size=4),
+    method=st.sampled_from(["GET", "HEAD", "CONNECT"]),
+    upgrade=st.booleans(),
+)
+def test_segmentation_never_changes_the_verdict(
+    seed: bytes, edits: list[tuple[int, bytes]], method: str, upgrade: bool
+) -> None:
+    # Differential check: the same bytes, fed whole, bytewise or split, give the
+    # same events or the same failure (a fragmented-delivery bypass shows here).
+    data = bytearray(seed)
+    for at, insert in edits:
+        data[at : at + 1] = insert
+    wire = bytes(data)
+    expected = verdict(wire, "whole", method, upgrade)
+    for mode in MODES[1:]:
+        assert verdict(wire, mode, method, upgrade) == expected

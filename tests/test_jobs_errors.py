@@ -27,10 +27,12 @@ def test_very_long_paths_are_shortened() -> None:
 
 
 def test_job_error_sorts_by_position_and_renders_one_per_line() -> None:
-    error = JobError([
-        Problem("j.yaml", 9, 1, "b", "second"),
-        Problem("j.yaml", 2, 7, "a", "first"),
-    ])
+    error = JobError(
+        [
+            Problem("j.yaml", 9, 1, "b", "second"),
+            Problem("j.yaml", 2, 7, "a", "first"),
+        ]
+    )
     assert [p.message for p in error.problems] == ["first", "second"]
     assert str(error) == "j.yaml:2:7: a: first\nj.yaml:9:1: b: second"
 

@@ -1,0 +1,1 @@
+"""Benchmarks: fetchrun's client and runner against aiohttp, httpx and curl."""

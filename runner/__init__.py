@@ -1,0 +1,1 @@
+"""fetchrun runner: the scheduler, the sinks and the ``fetchrun`` CLI."""

@@ -1,0 +1,140 @@
+"""Run a validated job: one session, the engine, the sinks, signals, an exit code.
+
+Exit codes (documented in the README):
+
+* 0 - every request ended as expected
+* 1 - some request failed its expectation (status not in ``expect``, or an error)
+* 2 - invalid job file or usage (raised before anything is fetched)
+* 130 / 143 - interrupted by SIGINT / SIGTERM (outputs flushed and closed)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import client
+from jobs import JobFile, count_requests, iter_requests
+
+from .engine import Engine
+from .fetch import FetchSettings, timing_trace_config
+from .outcome import Outcome
+from .sinks.bodies import BodyStore
+from .sinks.console import Console, Summary
+from .sinks.jsonl import JsonlSink
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Where results go and how much to say, after CLI overrides."""
+
+    output: Path | str | None = None  # None: the job's output.jsonl, else stdout ("-")
+    bodies: Path | None = None  # None: the job's output.bodies
+    quiet: bool = False
+    verbose: bool = False
+
+
+@dataclass(slots=True)
+class RunResult:
+    exit_code: int
+    summary: Summary
+    wall: float
+
+
+def make_session(job: JobFile) -> client.ClientSession:
+    """The one shared session of a run, configured from ``job.session``."""
+    spec = job.session
+    if spec.proxy is not None:
+        raise NotImplementedError("proxies in job files are not supported yet")
+    connector = client.TCPConnector(
+        limit=job.limits.concurrency,  # the engine enforces it first; this is a backstop
+        ssl=None if spec.verify_tls else False,
+        ttl_dns_cache=60,
+    )
+    auth = client.BasicAuth(spec.auth.user, spec.auth.password) if spec.auth else None
+    return client.ClientSession(
+        connector=connector,
+        cookies=dict(spec.cookies) or None,
+        auth=auth,
+        timeout=client.ClientTimeout(total=None),  # each request carries its own
+        trace_configs=[timing_trace_config()],
+    )
+
+
+async def run_job(job: JobFile, options: RunOptions) -> RunResult:
+    """Fetch every request of ``job``; records stream out as they end."""
+    output = options.output if options.output is not None else (job.output.jsonl or "-")
+    bodies_dir = options.bodies if options.bodies is not None else job.output.bodies
+    store = BodyStore(bodies_dir) if bodies_dir is not None else None
+    jsonl = JsonlSink(output)
+    summary = Summary()
+    console = Console(total=count_requests(job), quiet=options.quiet, verbose=options.verbose)
+
+    def on_outcome(outcome: Outcome) -> None:
+        jsonl.write(outcome)
+        summary.add(outcome)
+        console.update(outcome)
+
+    started = time.perf_counter()
+    received: list[int] = []
+    try:
+        async with make_session(job) as session:
+            engine = Engine(
+                session,
+                iter_requests(job),
+                job.limits,
+                FetchSettings(store, job.output.save, job.output.max_body),
+                on_outcome,
+            )
+            with _signals(engine, received):
+                await engine.run()
+    finally:
+        jsonl.close()
+        if store is not None:
+            await store.close()
+    wall = time.perf_counter() - started
+    console.finish(summary, wall)
+    return RunResult(_exit_code(summary, received), summary, wall)
+
+
+def _exit_code(summary: Summary, received: list[int]) -> int:
+    if received:
+        return EXIT_SIGTERM if received[0] == signal.SIGTERM else EXIT_SIGINT
+    return EXIT_OK if summary.failed == 0 else EXIT_FAILED
+
+
+class _signals:
+    """SIGINT/SIGTERM stop scheduling (a second one is left to the default action)."""
+
+    def __init__(self, engine: Engine, received: list[int]) -> None:
+        self._engine = engine
+        self._received = received
+        self._installed: list[int] = []
+
+    def __enter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread (tests) or no signal support
+            self._installed.append(signum)
+
+    def _on_signal(self, signum: int) -> None:
+        self._received.append(signum)
+        self._engine.stop()
+        asyncio.get_running_loop().remove_signal_handler(signum)
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._installed:
+            loop.remove_signal_handler(signum)

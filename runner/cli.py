@@ -1,0 +1,136 @@
+"""The ``fetchrun`` command line.
+
+    fetchrun JOB.yaml [--concurrency N] [--per-host N] [--rate R]
+                      [--output PATH|-] [--bodies DIR] [--validate] [--dry-run]
+                      [--quiet] [--verbose]
+    fetchrun URL...          quick use, no YAML
+    fetchrun -               URLs on standard input, one a line
+    fetchrun demo            the built-in local demo site and sample_jobs/demo.yaml
+
+Exit codes: see ``runner.app``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from jobs import JobError, JobFile, iter_requests, job_from_urls, load_job
+
+from .app import EXIT_SIGINT, EXIT_USAGE, RunOptions, run_job
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fetchrun",
+        description="Fetch URLs politely and fast: YAML jobs in, JSONL records and bodies out.",
+        epilog="Exit codes: 0 all as expected, 1 some requests failed their expectation, "
+        "2 invalid job file or usage, 130/143 interrupted.",
+    )
+    parser.add_argument("targets", nargs="+", metavar="JOB.yaml | URL | - | demo")
+    parser.add_argument("--concurrency", type=_positive_int, help="requests in flight")
+    parser.add_argument("--per-host", type=_positive_int, help="requests in flight per host")
+    parser.add_argument("--rate", type=_positive_float, help="requests per second per host")
+    parser.add_argument("--output", "-o", help="JSONL records to PATH, or - for stdout")
+    parser.add_argument("--bodies", type=Path, help="save response bodies under DIR")
+    parser.add_argument("--validate", action="store_true", help="check the job file and exit")
+    parser.add_argument("--dry-run", action="store_true", help="list the requests, fetch none")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    parser.add_argument("--verbose", "-v", action="store_true", help="a line per request")
+    parser.add_argument("--version", action="version", version="fetchrun 0.1.0")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    if args.targets == ["demo"]:
+        from .demo import run_demo
+
+        return run_demo(output=args.output, quiet=args.quiet)
+    try:
+        job = _load(args.targets)
+        job = _apply_overrides(job, args)
+    except JobError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError) as exc:
+        print(f"fetchrun: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.validate:
+        if not args.quiet:
+            print(f"{job.source}: ok", file=sys.stderr)
+        return 0
+    if args.dry_run:
+        return _dry_run(job)
+    options = RunOptions(
+        output=args.output, bodies=args.bodies, quiet=args.quiet, verbose=args.verbose
+    )
+    try:
+        result = asyncio.run(run_job(job, options))
+    except NotImplementedError as exc:
+        print(f"fetchrun: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_SIGINT
+    return result.exit_code
+
+
+def _load(targets: list[str]) -> JobFile:
+    first = targets[0]
+    if len(targets) == 1 and first.endswith((".yaml", ".yml")):
+        return load_job(first)
+    if targets == ["-"]:
+        return job_from_urls(_stdin_urls(), source="<stdin>")
+    if any(t.endswith((".yaml", ".yml")) for t in targets):
+        raise ValueError("give one job file, or URLs, not both")
+    return job_from_urls(targets)
+
+
+def _stdin_urls() -> Iterator[str]:
+    for line in sys.stdin:
+        yield line.rstrip("\r\n")
+
+
+def _apply_overrides(job: JobFile, args: argparse.Namespace) -> JobFile:
+    limits = job.limits
+    if args.concurrency is not None:
+        limits = dataclasses.replace(limits, concurrency=args.concurrency)
+    if args.per_host is not None:
+        limits = dataclasses.replace(limits, per_host=args.per_host)
+    if args.rate is not None:
+        limits = dataclasses.replace(limits, rate_per_host=args.rate)
+    return dataclasses.replace(job, limits=limits)
+
+
+def _dry_run(job: JobFile) -> int:
+    count = 0
+    out = sys.stdout
+    for spec in iter_requests(job):
+        count += 1
+        line = f"{spec.method} {spec.url}" if spec.valid else f"INVALID {spec.source}: {spec.error}"
+        out.write(job.redact(line) + "\n")
+    print(f"{count} requests", file=sys.stderr)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""One attempt of one request, through the client's public API only.
+
+The body is streamed: hashed, counted, capped at ``max_body`` and (when the
+save rule says so) written to the body store, never held whole in memory.
+Every failure becomes an ``ErrorInfo`` value; only bugs escape as
+exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import client
+from jobs import DataBody, JsonBody, RequestSpec, SaveMode
+
+from .outcome import ErrorInfo, Timings
+
+if TYPE_CHECKING:
+    from .sinks.bodies import BodySink, BodyStore
+
+
+class BodyTooLarge(Exception):
+    """The body passed ``max_body``."""
+
+
+@dataclass(slots=True)
+class Attempt:
+    """What one try produced; the engine folds attempts into an ``Outcome``."""
+
+    status: int | None = None
+    reason: str | None = None
+    final_url: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    body_path: str | None = None
+    redirects: tuple[tuple[int, str], ...] = ()
+    error: ErrorInfo | None = None
+    retry_after: str | None = None
+    timings: Timings = field(default_factory=Timings)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """Run-wide settings of every attempt."""
+
+    store: BodyStore | None
+    save: SaveMode
+    max_body: int | None
+
+
+class PhaseClock(SimpleNamespace):
+    """Per-attempt phase times, filled by trace callbacks (``trace_request_ctx``)."""
+
+    dns_start: float | None
+    dns: float | None
+    connect_start: float | None
+    connect: float | None
+
+
+def timing_trace_config() -> client.TraceConfig:
+    """Trace callbacks that time DNS and connection set-up of each attempt."""
+    config = client.TraceConfig()
+
+    async def dns_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        ctx.trace_request_ctx.dns_start = time.perf_counter()
+
+    async def dns_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        clock = ctx.trace_request_ctx
+        if clock.dns_start is not None:
+            clock.dns = time.perf_counter() - clock.dns_start
+
+    async def connect_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        ctx.trace_request_ctx.connect_start = time.perf_counter()
+
+    async def connect_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
+        clock = ctx.trace_request_ctx
+        if clock.connect_start is not None:
+            clock.connect = time.perf_counter() - clock.connect_start - (clock.dns or 0.0)
+
+    config.on_dns_resolvehost_start.append(dns_start)
+    config.on_dns_resolvehost_end.append(dns_end)
+    config.on_connection_create_start.append(connect_start)
+    config.on_connection_create_end.append(connect_end)
+    return config
+
+
+def request_kwargs(spec: RequestSpec, clock: PhaseClock) -> dict[str, Any]:
+    """The client call's keyword arguments for ``spec``."""
+    opts = spec.options
+    t = opts.timeout
+    kwargs: dict[str, Any] = {
+        "headers": opts.headers,
+        "allow_redirects": opts.follow_redirects,
+        "max_redirects": opts.max_redirects,
+        "timeout": client.ClientTimeout(
+            total=t.total, connect=t.connect, sock_read=t.sock_read, sock_connect=t.sock_connect
+        ),
+        "trace_request_ctx": clock,
+    }
+    if opts.params:
+        kwargs["params"] = list(opts.params)
+    body = opts.body
+    if isinstance(body, JsonBody):
+        kwargs["json"] = body.value
+    elif isinstance(body, DataBody):
+        kwargs["data"] = body.value if isinstance(body.value, str) else list(body.value)
+    return kwargs
+
+
+async def fetch_attempt(
+    session: client.ClientSession, spec: RequestSpec, settings: FetchSettings
+) -> Attempt:
+    """Send ``spec`` once; read, hash and maybe store its body."""
+    clock = PhaseClock(dns_start=None, dns=None, connect_start=None, connect=None)
+    started = time.perf_counter()
+    attempt = Attempt()
+    ttfb: float | None = None
+    sink: BodySink | None = None
+    try:
+        async with session.request(
+            spec.method, spec.url, **request_kwargs(spec, clock)
+        ) as resp:
+            ttfb = time.perf_counter() - started
+            attempt.status = resp.status
+            attempt.reason = resp.reason
+            attempt.final_url = str(resp.url)
+            attempt.content_type = resp.headers.get("Content-Type")
+            attempt.retry_after = resp.headers.get("Retry-After")
+            attempt.redirects = tuple((r.status, str(r.url)) for r in resp.history)
+            expected = resp.status in spec.options.expect
+            if _wants_body(settings, spec, expected):
+                assert settings.store is not None
+                sink = settings.store.open(spec.method, spec.url)
+            await _read_body(resp, settings.max_body, sink, attempt)
+            if sink is not None:
+                attempt.body_path = str(await sink.commit())
+                sink = None
+    except asyncio.CancelledError:
+        if sink is not None:
+            await asyncio.shield(sink.abort())
+        raise
+    except Exception as exc:  # every per-request failure becomes a value
+        attempt.error = classify(exc)
+        if isinstance(exc, client.TooManyRedirects):
+            attempt.redirects = tuple((r.status, str(r.url)) for r in exc.history)
+        if sink is not None:
+            await sink.abort()
+    attempt.timings = Timings(
+        dns=clock.dns,
+        connect=clock.connect,
+        ttfb=ttfb,
+        total=time.perf_counter() - started,
+    )
+    return attempt
+
+
+def _wants_body(settings: FetchSettings, spec: RequestSpec, expected: bool) -> bool:
+    if settings.store is None:
+        return False
+    mode = spec.options.save
+    return mode is SaveMode.ALWAYS or (mode is SaveMode.ON_SUCCESS and expected)
+
+
+async def _read_body(
+    resp: client.ClientResponse, max_body: int | None, sink: BodySink | None, attempt: Attempt
+) -> None:
+    declared = resp.content_length
+    if max_body is not None and declared is not None and declared > max_body:
+        raise BodyTooLarge(f"Content-Length {declared} exceeds max_body {max_body}")
+    digest = hashlib.sha256()
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if max_body is not None and size > max_body:
+            raise BodyTooLarge(f"body exceeds max_body {max_body} bytes")
+        digest.update(chunk)
+        if sink is not None:
+            await sink.write(chunk)
+    attempt.size = size
+    attempt.sha256 = digest.hexdigest()
+
+
+def classify(exc: BaseException) -> ErrorInfo:
+    """A stable error ``kind`` for records and summaries, plus the message."""
+    return ErrorInfo(_kind(exc), f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def _kind(exc: BaseException) -> str:
+    checks: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+        (BodyTooLarge, "too_large"),
+        (client.SocketTimeoutError, "read_timeout"),
+        (client.ConnectionTimeoutError, "connect_timeout"),
+        (client.TotalTimeoutError, "timeout"),
+        (asyncio.TimeoutError, "timeout"),
+        ((client.ClientSSLError, client.ServerFingerprintMismatch), "tls"),
+        (client.ClientConnectorDNSError, "dns"),
+        (client.ClientConnectorError, "connect"),
+        (client.TooManyRedirects, "too_many_redirects"),
+        (client.RedirectClientError, "redirect"),
+        ((client.InvalidURL, client.NonHttpUrlClientError), "invalid_url"),
+        (client.ClientPayloadError, "payload"),
+        ((client.ServerDisconnectedError, client.ClientConnectionError), "disconnected"),
+        (client.ClientResponseError, "protocol"),
+        (OSError, "storage"),
+        (ValueError, "invalid_request"),
+    )
+    for types, kind in checks:
+        if isinstance(exc, types):
+            return kind
+    return "internal"
