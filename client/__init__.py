@@ -87,8 +87,8 @@ from .tracing import (
 
 __version__ = "0.1.0"
 
-__all__ = (
-    "EMPTY_PAYLOAD",
+# Plain sorted() order (tests/test_seed_examples.py), not ruff's isort-style order.
+__all__ = (  # noqa: RUF022
     "AbstractCookieJar",
     "AbstractResolver",
     "AsyncIterablePayload",
@@ -120,6 +120,7 @@ __all__ = (
     "CookieJar",
     "DefaultResolver",
     "DummyCookieJar",
+    "EMPTY_PAYLOAD",
     "Fingerprint",
     "FingerprintMismatch",
     "FormData",

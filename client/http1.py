@@ -36,7 +36,9 @@ from .exceptions import (
 )
 
 __all__ = [
+    "CHUNK_END",
     "END",
+    "ChunkEnd",
     "EndOfMessage",
     "Event",
     "InformationalHead",
@@ -85,8 +87,20 @@ class EndOfMessage:
 
 END: Final = EndOfMessage()
 
+
+class ChunkEnd:
+    """Marks the end of one HTTP chunk (for ``iter_chunks``); see :data:`CHUNK_END`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CHUNK_END"
+
+
+CHUNK_END: Final = ChunkEnd()
+
 #: Body data is delivered as plain ``bytes`` objects.
-Event: TypeAlias = ResponseHead | InformationalHead | bytes | EndOfMessage
+Event: TypeAlias = ResponseHead | InformationalHead | bytes | EndOfMessage | ChunkEnd
 
 
 class Phase(enum.Enum):
@@ -150,7 +164,7 @@ class ResponseCodec:
             on_body=self._on_body,
             on_message_complete=self._on_message_complete,
             on_chunk_header=lambda: self._ck_log.append(_EV_CHUNK_HEADER),
-            on_chunk_complete=lambda: self._ck_log.append(_EV_CHUNK_COMPLETE),
+            on_chunk_complete=self._on_chunk_complete,
         )
         self._poisoned = False  # stray bytes seen: never reuse the connection
         self._eof = False
@@ -546,6 +560,10 @@ class ResponseCodec:
     def _on_body(self, body: bytes) -> None:
         self._out.append(body)
         self._ck_log.append(len(body))
+
+    def _on_chunk_complete(self) -> None:
+        self._ck_log.append(_EV_CHUNK_COMPLETE)
+        self._out.append(CHUNK_END)
 
     def _on_message_complete(self) -> None:
         self._msg_done = True

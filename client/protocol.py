@@ -26,7 +26,7 @@ from .exceptions import (
     SocketTimeoutError,
     TotalTimeoutError,
 )
-from .http1 import END, InformationalHead, ResponseCodec, ResponseHead
+from .http1 import CHUNK_END, END, InformationalHead, ResponseCodec, ResponseHead
 from .streams import EMPTY_PAYLOAD, StreamReader
 
 HeadResult = tuple[ResponseHead, StreamReader]
@@ -107,6 +107,9 @@ class ResponseProtocol(asyncio.Protocol):
                     stream.feed_data(event)
             elif event is END:
                 self._finish()
+            elif event is CHUNK_END:
+                if self._stream is not None:
+                    self._stream.end_http_chunk_receiving()
             elif isinstance(event, ResponseHead):
                 self._on_head(event)
             elif isinstance(event, InformationalHead):

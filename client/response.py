@@ -157,7 +157,10 @@ class ClientResponse:
         if raw is None:
             return "application/octet-stream"
         mime = parse_mimetype(raw)
-        return f"{mime.type}/{mime.subtype}" if mime.type else "application/octet-stream"
+        if not mime.type:
+            return "application/octet-stream"
+        suffix = f"+{mime.suffix}" if mime.suffix else ""  # e.g. application/problem+json
+        return f"{mime.type}/{mime.subtype}{suffix}"
 
     @property
     def charset(self) -> str | None:

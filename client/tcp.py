@@ -107,7 +107,9 @@ class TCPConnector(BaseConnector):
         self, key: ConnectionKey, timeout: ClientTimeout, traces: list[Trace] | None
     ) -> ResponseProtocol:
         addresses = await self._resolve(key, traces)
-        ssl_context = context_for(key.ssl) if key.is_ssl else None
+        # A request's ssl=True means "the connector's setting" (aiohttp's _get_ssl_context).
+        setting = self._ssl if key.ssl is True else key.ssl
+        ssl_context = context_for(setting) if key.is_ssl else None
         sni = (key.server_hostname or key.host.rstrip(".")) if ssl_context is not None else None
         last_error: BaseException | None = None
         for address in addresses:
@@ -122,10 +124,10 @@ class TCPConnector(BaseConnector):
             except (OSError, ConnectionTimeoutError) as exc:
                 last_error = exc
                 continue
-            if isinstance(key.ssl, Fingerprint):
+            if isinstance(setting, Fingerprint):
                 try:
                     assert protocol.transport is not None
-                    key.ssl.check(protocol.transport)
+                    setting.check(protocol.transport)
                 except BaseException:
                     protocol.abort()
                     raise

@@ -82,7 +82,7 @@ def check_url(url: URL, allowed_schemes: frozenset[str]) -> None:
     # Scheme first, as aiohttp: host-less file:/mailto:/data: URLs are "non-HTTP".
     if url.scheme and url.scheme not in allowed_schemes:
         raise NonHttpUrlClientError(url)
-    if not url.absolute or not url.raw_host:
+    if not url.scheme or not url.absolute or not url.raw_host:
         raise InvalidUrlClientError(url, "URL is not absolute")
     try:
         check_host(url.raw_host)
@@ -117,7 +117,7 @@ def resolve_location(
     scheme = target.scheme
     if scheme and scheme not in allowed_schemes:
         raise NonHttpUrlRedirectClientError(location)
-    if not target.absolute:
+    if not target.absolute or not scheme:  # scheme-relative "//host/p" too
         # Browser-style "http:path" is relative to the current URL, as aiohttp does.
         if scheme:
             target = URL(location.strip()[len(scheme) + 1 :], encoded=not requote)

@@ -29,6 +29,7 @@ from client.exceptions import (
     TransferEncodingError,
 )
 from client.http1 import (
+    CHUNK_END,
     END,
     EndOfMessage,
     Event,
@@ -59,9 +60,12 @@ def pieces(data: bytes, mode: str) -> Iterator[bytes]:
 
 
 def coalesce(events: list[Event]) -> list[Event]:
-    """Merge adjacent body chunks, so events compare equal across modes."""
+    """Merge adjacent body chunks and drop chunk boundaries, so events compare
+    equal across modes (boundaries are checked in their own test)."""
     out: list[Event] = []
     for event in events:
+        if event is CHUNK_END:
+            continue
         if isinstance(event, bytes) and out and isinstance(out[-1], bytes):
             out[-1] += event
         else:
@@ -795,3 +799,22 @@ def test_segmentation_never_changes_the_verdict(
     expected = verdict(wire, "whole", method, upgrade)
     for mode in MODES[1:]:
         assert verdict(wire, mode, method, upgrade) == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_chunk_boundaries_are_reported(mode: str) -> None:
+    """Each chunk's end is an event (``iter_chunks`` needs it), whatever the split."""
+    wire = OK + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    codec = ResponseCodec()
+    codec.start("GET")
+    events: list[Event] = []
+    for piece in pieces(wire, mode):
+        events += codec.feed(piece)
+    body_and_ends: list[object] = []
+    for event in events[1:]:
+        if isinstance(event, bytes) and body_and_ends and isinstance(body_and_ends[-1], bytes):
+            body_and_ends[-1] += event
+        else:
+            body_and_ends.append(event)
+    assert body_and_ends[:4] == [b"hello", CHUNK_END, b" world", CHUNK_END]
+    assert body_and_ends[-1] is END

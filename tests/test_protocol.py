@@ -21,6 +21,7 @@ from servers import (
     ScriptedServer,
     Send,
     Sleep,
+    Step,
     http_response,
 )
 
@@ -33,7 +34,7 @@ from client import (
 )
 
 FRESH = http_response(200, b"fresh")
-SERVE_FRESH = [ReadRequest(), Send(FRESH)]
+SERVE_FRESH: list[Step] = [ReadRequest(), Send(FRESH)]
 STALE = http_response(200, b"stale")  # what a wrongly reused connection would answer
 # asyncio's selector transports read at most this much per data_received.
 MAX_NETWORK_READ = 256 * 1024
@@ -158,6 +159,20 @@ async def test_chunked_body_and_reuse(scripted_server: ScriptedServer) -> None:
         assert await fetch(session, scripted_server.url()) == b"hello world"
         assert await fetch(session, scripted_server.url()) == b"again"
     assert scripted_server.accepted == 1
+
+
+async def test_iter_chunks_reports_http_chunk_ends(scripted_server: ScriptedServer) -> None:
+    scripted_server.script(
+        [
+            ReadRequest(),
+            Send(CHUNKED_HEAD + b"\r\n" + b"3\r\nabc\r\n"),
+            Sleep(0.02),
+            Send(b"2\r\nde\r\n0\r\n\r\n"),
+        ]
+    )
+    async with ClientSession() as session, session.get(scripted_server.url()) as resp:
+        chunks = [c async for c in resp.content.iter_chunks()]
+    assert chunks == [(b"abc", True), (b"de", True)]  # aiohttp's answer
 
 
 async def test_gzip_inside_chunked(scripted_server: ScriptedServer) -> None:
