@@ -153,7 +153,7 @@ class ClientConnectorError(ClientOSError):
         return getattr(self._conn_key, "ssl", True)
 
     def __str__(self) -> str:
-        ssl_repr = self.ssl if self.ssl is not None else "default"
+        ssl_repr = "default" if self.ssl is True or self.ssl is None else self.ssl
         return (
             f"Cannot connect to host {self.host}:{self.port} "
             f"ssl:{ssl_repr} [{self.strerror or self._os_error}]"

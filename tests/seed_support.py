@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import email.parser
+import email.policy
 import inspect
 import json
 import re
@@ -33,7 +35,9 @@ from servers import Endpoint, WaitressThread
 # A URL that is not on loopback: any left after localize() would leave the box.
 _PUBLIC_URL = re.compile(r"\b(?:https?|wss?)://(?!127\.0\.0\.1[:/])[\w.-]+")
 _IMPORT = re.compile(r"^(?P<indent>[ \t]*)import aiohttp[ \t]*$", re.MULTILINE)
-_FROM_IMPORT = re.compile(r"^(?P<indent>[ \t]*)from aiohttp(?P<sub>(?:\.\w+)*) import ", re.MULTILINE)
+_FROM_IMPORT = re.compile(
+    r"^(?P<indent>[ \t]*)from aiohttp(?P<sub>(?:\.\w+)*) import ", re.MULTILINE
+)
 
 WSGIEnviron = dict[str, Any]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -57,7 +61,11 @@ def localize(code: str, urls: Mapping[str, str]) -> str:
 
 def compile_seed(code: str, name: str) -> CodeType:
     """Compile seed code, allowing the doc fragments' top-level ``await``."""
-    return compile(code, f"<seed {name}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    # dont_inherit: this module's `from __future__ import annotations` must not leak in.
+    compiled: CodeType = compile(
+        code, f"<seed {name}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True
+    )
+    return compiled
 
 
 def _exec_in_fresh_loop(code: CodeType, namespace: dict[str, Any]) -> None:
@@ -81,9 +89,7 @@ class SeedRunner:
         """See :func:`localize`."""
         return localize(code, self.urls)
 
-    async def program(
-        self, code: str, *, name: str = "__main__", **names: Any
-    ) -> dict[str, Any]:
+    async def program(self, code: str, *, name: str = "__main__", **names: Any) -> dict[str, Any]:
         """Run a whole seed program in a worker thread; return its globals.
 
         *name* becomes ``__name__`` (anything but ``"__main__"`` skips an
@@ -106,7 +112,11 @@ class SeedRunner:
     async def expression(self, code: str, **names: Any) -> Any:
         """The value of one seed expression, e.g. ``await resp.read()``."""
         compiled = compile(
-            self.localize(code), "<seed expression>", "eval", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+            self.localize(code),
+            "<seed expression>",
+            "eval",
+            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+            dont_inherit=True,
         )
         value = eval(compiled, {"__name__": "seed_expression", **names})
         if compiled.co_flags & inspect.CO_COROUTINE:
@@ -136,6 +146,36 @@ def json_documents(text: str) -> list[Any]:
 def _next_json_start(text: str, index: int) -> int:
     starts = [pos for pos in (text.find("{", index), text.find("[", index)) if pos >= 0]
     return min(starts, default=-1)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a ``multipart/form-data`` body."""
+
+    name: str | None
+    filename: str | None
+    content_type: str
+    payload: bytes
+
+
+def multipart_parts(content_type: str, body: bytes) -> list[Part]:
+    """Split a ``multipart/form-data`` body with the stdlib MIME parser."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    assert message.is_multipart(), content_type
+    parts: list[Part] = []
+    for part in message.iter_parts():
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        parts.append(
+            Part(
+                part.get_param("name", header="content-disposition"),  # type: ignore[arg-type]
+                part.get_filename(),
+                part.get_content_type(),
+                payload,
+            )
+        )
+    return parts
 
 
 # -- fake public sites --------------------------------------------------------------
@@ -212,9 +252,7 @@ GITHUB_EVENTS = (
 )
 GITHUB_PAGES = {
     "/": Page(
-        json.dumps(
-            {"current_user_url": "{base}/user", "events_url": "{base}/events"}, indent=2
-        )
+        json.dumps({"current_user_url": "{base}/user", "events_url": "{base}/events"}, indent=2)
     ),
     "/events": Page(GITHUB_EVENTS),
     "/users/python": Page(json.dumps({"login": "python", "id": 1525981, "type": "Organization"})),
