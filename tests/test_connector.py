@@ -35,7 +35,7 @@ from client import (
 
 FIRST = http_response(200, b"first")
 FRESH = http_response(200, b"fresh")
-SERVE_FRESH = [ReadRequest(), Send(FRESH)]
+SERVE_FRESH: list[Step] = [ReadRequest(), Send(FRESH)]
 
 
 async def fetch(session: ClientSession, url: str, **kwargs: Any) -> bytes:

@@ -218,6 +218,7 @@ async def test_raise_for_status_true_on_session(httpbin: Endpoint) -> None:
         with pytest.raises(aiohttp.ClientResponseError) as info:
             await session.get(httpbin.url("/status/404"))
         assert info.value.status == 404
+        assert info.value.request_info is not None
         assert info.value.request_info.url == URL(httpbin.url("/status/404"))
         # Per request it can be turned off again.
         async with session.get(httpbin.url("/status/404"), raise_for_status=False) as resp:
@@ -393,7 +394,7 @@ async def test_parser_limits(
     scripted_server: ScriptedServer, option: str, response: bytes, where: str
 ) -> None:
     scripted_server.script([ReadRequest(), Send(response)])
-    kw = {option: 100}
+    kw: dict[str, Any] = {option: 100}
     async with aiohttp.ClientSession(**(kw if where == "session" else {})) as session:
         with pytest.raises(aiohttp.ClientResponseError) as info:
             await session.get(scripted_server.url("/"), **(kw if where == "request" else {}))
@@ -471,8 +472,8 @@ async def test_close_leaves_nothing_open(counting_server: CountingServer) -> Non
         await resp.read()
     first = await session.get(counting_server.url("/"))  # read, never released
     await first.read()
-    dropped = await session.get(counting_server.url("/?size=1000000"))  # body not read
-    partial = await session.get(counting_server.url("/?size=1000000"))
+    dropped = await session.get(counting_server.url("/?size=4000000"))  # body not read
+    partial = await session.get(counting_server.url("/?size=4000000"))
     await partial.content.read(10)
     assert connector.stats()["in_use"] == 2  # dropped and partial hold their sockets
     dropped.release()
@@ -486,11 +487,15 @@ async def test_close_leaves_nothing_open(counting_server: CountingServer) -> Non
     gc.collect()  # an unclosed transport or session would warn here (warnings are errors)
 
 
-async def test_unclosed_session_warns() -> None:
+def _drop_open_session() -> None:
     session = aiohttp.ClientSession()
+    del session
+    gc.collect()
+
+
+async def test_unclosed_session_warns() -> None:
     with pytest.warns(ResourceWarning, match="Unclosed client session"):
-        del session
-        gc.collect()
+        _drop_open_session()
 
 
 # -- default headers -----------------------------------------------------------------

@@ -133,11 +133,13 @@ async def test_eof_state_and_callbacks() -> None:
     stream.on_eof(lambda: calls.append("early"))
     waiter = asyncio.create_task(stream.wait_eof())
     await soon(stream)
-    assert not waiter.done() and not stream.is_eof()
+    assert not waiter.done()
+    assert not stream.is_eof()
     stream.feed_eof()
     await asyncio.wait_for(waiter, 1)
     assert calls == ["early"]
-    assert stream.is_eof() and not stream.at_eof()  # one byte is still buffered
+    assert stream.is_eof()
+    assert not stream.at_eof()  # one byte is still buffered
     stream.on_eof(lambda: calls.append("late"))  # already at EOF: runs at once
     assert calls == ["early", "late"]
     assert await stream.read() == b"x"

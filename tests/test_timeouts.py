@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import socket
+import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,6 +23,7 @@ from servers import (
     ScriptedServer,
     Send,
     SendSlowly,
+    Step,
     http_response,
 )
 
@@ -35,10 +39,10 @@ from client import (
     TotalTimeoutError,
 )
 
-OK = [ReadRequest(), Send(http_response(200, b"ok"))]
-NO_ANSWER = [ReadRequest(), Hang()]
+OK: list[Step] = [ReadRequest(), Send(http_response(200, b"ok"))]
+NO_ANSWER: list[Step] = [ReadRequest(), Hang()]
 # Promises 1000 body bytes, sends 10, then goes quiet.
-STALLED_BODY = [
+STALLED_BODY: list[Step] = [
     ReadRequest(),
     Send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10),
     Hang(),
@@ -65,6 +69,16 @@ async def assert_recovers(session: ClientSession, url: str) -> None:
     assert (stats["in_use"], stats["waiting"]) == (0, 0)
     assert await fetch(session, url) == b"ok"
     assert connector.stats()["in_use"] == 0
+
+
+@contextmanager
+def no_resource_warnings() -> Iterator[None]:
+    """Fail if an abandoned socket or transport is left for the GC to warn about."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def elapsed_since(start: float) -> float:
@@ -232,16 +246,17 @@ async def test_sock_read_tolerates_a_steady_trickle(scripted_server: ScriptedSer
 
 
 @pytest.mark.parametrize("field", ["sock_connect", "connect"])
-async def test_connect_timeout_on_a_hanging_tcp_connect(unresponsive_port: int, field: str) -> None:
+async def test_connect_timeout_on_a_hanging_tcp_connect(
+    unresponsive_port: int, counting_server: CountingServer, field: str
+) -> None:
     url = f"http://127.0.0.1:{unresponsive_port}/"
-    connector = TCPConnector()
-    async with ClientSession(connector=connector) as session:
+    async with ClientSession() as session:
         start = now()
-        with pytest.raises(ConnectionTimeoutError) as info:
+        with no_resource_warnings(), pytest.raises(ConnectionTimeoutError) as info:
             await session.get(url, timeout=ClientTimeout(**{field: 0.1}))
         assert elapsed_since(start) < 1
         assert not isinstance(info.value, PoolTimeoutError)
-        assert connector.stats() == {"in_use": 0, "idle": 0, "waiting": 0}
+        await assert_recovers(session, counting_server.url())
 
 
 @pytest.mark.parametrize("field", ["sock_connect", "connect"])
@@ -252,7 +267,7 @@ async def test_connect_timeout_covers_the_tls_handshake(
     url = f"https://127.0.0.1:{scripted_server.port}/"
     async with ClientSession() as session:
         start = now()
-        with pytest.raises(ConnectionTimeoutError):
+        with no_resource_warnings(), pytest.raises(ConnectionTimeoutError):
             await session.get(url, timeout=ClientTimeout(**{field: 0.1}))
         assert elapsed_since(start) < 1
         await assert_recovers(session, counting_server.url())
@@ -287,7 +302,8 @@ async def test_cancel_during_tls_handshake(
     connector = TCPConnector()
     async with ClientSession(connector=connector) as session:
         task = asyncio.create_task(session.get(f"https://127.0.0.1:{scripted_server.port}/"))
-        await cancel_soon(task, lambda: scripted_server.accepted == 1)
+        with no_resource_warnings():
+            await cancel_soon(task, lambda: scripted_server.accepted == 1)
         await assert_recovers(session, counting_server.url())
 
 
