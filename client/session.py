@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import warnings
-from functools import partial
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
+from functools import partial
 from types import SimpleNamespace, TracebackType
 from typing import Any
 
