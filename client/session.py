@@ -115,6 +115,9 @@ class ClientSession:
         self._read_bufsize = read_bufsize
         self._limits = (max_line_size, max_field_size, max_headers)
         self._fallback_charset = fallback_charset_resolver
+        self._default_read_settings = exchange.ReadSettings(
+            read_bufsize, auto_decompress, self._limits
+        )
         self._closed = False
 
     # -- properties (aiohttp names) -------------------------------------------------
@@ -262,14 +265,8 @@ class ClientSession:
         body = self._build_body(data, json)
         ssl_setting = merge_ssl_args(ssl, verify_ssl, ssl_context, fingerprint)
         client_timeout = coerce_timeout(timeout, self._timeout)
-        settings = exchange.ReadSettings(
-            read_bufsize if read_bufsize is not None else self._read_bufsize,
-            self._auto_decompress if auto_decompress is None else auto_decompress,
-            (
-                max_line_size or self._limits[0],
-                max_field_size or self._limits[1],
-                max_headers or self._limits[2],
-            ),
+        settings = self._read_settings(
+            read_bufsize, auto_decompress, max_line_size, max_field_size, max_headers
         )
         traces = self._make_traces(trace_request_ctx)
         skip = self._skip_auto_headers | frozenset(h.lower() for h in skip_auto_headers or ())
@@ -405,6 +402,31 @@ class ClientSession:
 
     # -- steps ---------------------------------------------------------------------------
 
+    def _read_settings(
+        self,
+        read_bufsize: int | None,
+        auto_decompress: bool | None,
+        max_line_size: int | None,
+        max_field_size: int | None,
+        max_headers: int | None,
+    ) -> exchange.ReadSettings:
+        """Per-request overrides over the session's; the common case is precomputed."""
+        if (
+            read_bufsize is None
+            and auto_decompress is None
+            and not (max_line_size or max_field_size or max_headers)
+        ):
+            return self._default_read_settings
+        return exchange.ReadSettings(
+            read_bufsize if read_bufsize is not None else self._read_bufsize,
+            self._auto_decompress if auto_decompress is None else auto_decompress,
+            (
+                max_line_size or self._limits[0],
+                max_field_size or self._limits[1],
+                max_headers or self._limits[2],
+            ),
+        )
+
     def _allowed_schemes(self) -> frozenset[str]:
         assert self._connector is not None
         return self._connector.allowed_protocol_schema_set & frozenset(("http", "https"))
@@ -471,6 +493,8 @@ class ClientSession:
 
     def _cookie_value(self, hop: _Hop) -> str:
         jar = self._cookie_jar
+        if not hop.cookies and not len(jar):
+            return ""  # the common case: nothing to send, skip the filter
         cookies = jar.filter_cookies(hop.url)
         if hop.cookies:
             tmp = CookieJar(unsafe=True, quote_cookie=getattr(jar, "quote_cookie", True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from multidict import MultiMapping
@@ -84,10 +85,19 @@ def check_url(url: URL, allowed_schemes: frozenset[str]) -> None:
         raise NonHttpUrlClientError(url)
     if not url.scheme or not url.absolute or not url.raw_host:
         raise InvalidUrlClientError(url, "URL is not absolute")
+    problem = _host_problem(url.raw_host)
+    if problem is not None:
+        raise InvalidUrlClientError(url, problem)
+
+
+@lru_cache(maxsize=4096)
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` is refused, or ``None``; cached since hosts repeat (hot path)."""
     try:
-        check_host(url.raw_host)
+        check_host(host)
     except ValueError as exc:
-        raise InvalidUrlClientError(url, str(exc)) from exc
+        return str(exc)
+    return None
 
 
 def same_origin(a: URL, b: URL) -> bool:
