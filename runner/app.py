@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import client
@@ -80,6 +80,8 @@ async def run_job(job: JobFile, options: RunOptions) -> RunResult:
     console = Console(total=count_requests(job), quiet=options.quiet, verbose=options.verbose)
 
     def on_outcome(outcome: Outcome) -> None:
+        if job.secrets:
+            outcome = _redacted(outcome, job)
         jsonl.write(outcome)
         summary.add(outcome)
         console.update(outcome)
@@ -104,6 +106,19 @@ async def run_job(job: JobFile, options: RunOptions) -> RunResult:
     wall = time.perf_counter() - started
     console.finish(summary, wall)
     return RunResult(_exit_code(summary, received), summary, wall)
+
+
+def _redacted(outcome: Outcome, job: JobFile) -> Outcome:
+    """``outcome`` with the job's secrets (e.g. ``?key=${TOKEN}`` in a URL) masked."""
+    mask = job.redact
+    error = outcome.error
+    return replace(
+        outcome,
+        url=mask(outcome.url),
+        final_url=mask(outcome.final_url) if outcome.final_url is not None else None,
+        redirects=tuple((status, mask(url)) for status, url in outcome.redirects),
+        error=replace(error, message=mask(error.message)) if error else None,
+    )
 
 
 def _exit_code(summary: Summary, received: list[int]) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from jobs import JobError, JobFile, iter_requests, job_from_urls, load_job
 
-from .app import EXIT_SIGINT, EXIT_USAGE, RunOptions, run_job
+from .app import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, RunOptions, run_job
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_SIGINT
+    except OSError as exc:  # results could not be written (ENOSPC, a bad --output...)
+        print(f"fetchrun: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return result.exit_code
 
 

@@ -77,6 +77,7 @@ class Engine:
         self._waiting_retry = 0
         self._exhausted = False
         self._stopping = False
+        self._bug: BaseException | None = None  # a task's exception, raised by run()
         self._wake: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -159,8 +160,9 @@ class Engine:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
             # A bug, not a per-URL failure: stop and let run() raise it.
+            self._bug = self._bug or exc
             self._stopping = True
         self._poke()
 
@@ -242,6 +244,8 @@ class Engine:
         for task in running:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+        if self._bug is not None:  # its task already left ``_running``
+            raise self._bug
 
 
 def _host_key(url: str) -> str:

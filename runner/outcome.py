@@ -110,4 +110,6 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def _clip(text: str) -> str:
+    if not text.isascii():  # O(1); lone surrogates (undecodable bytes) are not valid I-JSON
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 from jobs import RetryPolicy
@@ -50,14 +51,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # delta-seconds: ASCII DIGITs only ("²" is a digit)
         return float(value) if len(value) <= 10 else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        return None
+        # asctime dates carry no zone; every HTTP-date is UTC (RFC 9110 §5.6.7).
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)
 
 

@@ -62,7 +62,7 @@ class Summary:
             self.ok += 1
         else:
             self.failed += 1
-        self.retries += outcome.attempts - 1
+        self.retries += max(outcome.attempts - 1, 0)  # 0 attempts: an invalid URL
         self.bytes += outcome.size or 0
         self.by_class[outcome.status_class] += 1
         if outcome.error is not None:
@@ -110,7 +110,7 @@ class Console:
     def update(self, outcome: Outcome) -> None:
         if not outcome.ok:
             self._errors += 1
-        self._retries += outcome.attempts - 1
+        self._retries += max(outcome.attempts - 1, 0)
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(errors=self._errors, retries=self._retries, refresh=False)
