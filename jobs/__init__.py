@@ -27,7 +27,7 @@ A job file (version 1)::
 Rules worth knowing (each violation is an error with ``file:line:col``):
 
 * Plain YAML only: no tags, anchors/aliases or duplicate keys; <= 2 MiB,
-  <= 50 levels deep, <= 100,000 nodes; one document.
+  <= 50 levels deep, <= 50,000 nodes; one document.
 * Scalars are read as the schema expects, never by YAML 1.1 guessing: booleans
   are ``true``/``false`` only; numbers are plain decimals (``1:30``, ``0777``,
   ``0x10``, ``1_000``, ``.inf`` and quoted numbers are refused with a hint);
@@ -44,7 +44,7 @@ Rules worth knowing (each violation is an error with ``file:line:col``):
 * URLs are absolute ``http``/``https`` with a valid host (numeric hosts must
   be canonical dotted-decimal IPv4). ``{name}`` placeholders need a ``range``
   (inclusive ``[start, end]`` or ``[start, end, step]``, several variables
-  give their cartesian product, at most 10,000,000 URLs per entry).
+  give their cartesian product, at most 10,000,000 URLs per file).
 * Invalid lines of a ``urls_file`` do not fail the load: they are yielded as
   ``RequestSpec`` with ``error`` set and their ``file:line`` as ``source``.
 * Inheritance: built-in defaults < ``defaults:`` < the entry's own keys;

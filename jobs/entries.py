@@ -25,7 +25,8 @@ from jobs.scalars import Converter, Ctx, Invalid, as_list, as_map, fields, get_i
 from jobs.secret import Secret, show
 from jobs.yamlsafe import Map, Node, Poison, Scalar, child_path
 
-# A pull request must not be able to queue an endless job (security.md K5).
+# A pull request must not be able to queue an endless job (security.md K5):
+# this caps one entry's ranges and the sum over the whole file.
 MAX_EXPANSION = 10_000_000
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _FORMAT_SPEC = re.compile(r"(?:0[1-9])?d?")
@@ -38,6 +39,7 @@ def requests(ctx: Ctx, node: Node, path: str, job_retry: RetryPolicy) -> tuple[R
         raise ctx.error(node, path, "must list at least one request")
     spec = _entry_spec(job_retry)
     out: list[Request] = []
+    expanded = 0
     for index, item in enumerate(items):
         if isinstance(item, Poison):
             continue
@@ -47,8 +49,20 @@ def requests(ctx: Ctx, node: Node, path: str, job_retry: RetryPolicy) -> tuple[R
         except Invalid:
             continue
         if len(ctx.problems) == before:
+            expanded += _expansion(request)
+            if expanded > MAX_EXPANSION:
+                ctx.error(
+                    item,
+                    child_path(path, index),
+                    f"the ranges of this job expand to more than {MAX_EXPANSION:,} requests",
+                )
+                break
             out.append(request)
     return tuple(out)
+
+
+def _expansion(request: Request) -> int:
+    return math.prod(len(var.values()) for var in request.ranges) if request.ranges else 1
 
 
 def _entry_spec(job_retry: RetryPolicy) -> dict[str, Converter[Any]]:
@@ -189,7 +203,7 @@ def ranges(ctx: Ctx, node: Node, path: str) -> tuple[RangeVar, ...]:
     total = math.prod(len(var.values()) for var in out)
     if total > MAX_EXPANSION:
         raise ctx.error(
-            node, path, f"expands to {total:,} requests; the limit is {MAX_EXPANSION:,} per entry"
+            node, path, f"expands to {total:,} requests; the limit is {MAX_EXPANSION:,}"
         )
     return tuple(out)
 

@@ -17,10 +17,14 @@ _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)(\}?)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def interpolate(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+def interpolate(
+    text: str, env: Mapping[str, str], values: set[str] | None = None
+) -> tuple[str, list[str]]:
     """Return *text* with variables substituted, and the error messages.
 
-    The result is a ``Secret`` if at least one variable was substituted.
+    The result is a ``Secret`` if at least one variable was substituted. Each
+    substituted value is added to *values* if given: redacting only the whole
+    result would miss the value inside URLs later expanded from a template.
     """
     if "$" not in text:
         return text, []
@@ -40,6 +44,8 @@ def interpolate(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
         else:
             parts.append(value)
             substituted = True
+            if values is not None:
+                values.add(value)
     parts.append(text[pos:])
     result = "".join(parts)
     return (Secret(result) if substituted else result), errors

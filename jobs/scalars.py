@@ -256,7 +256,7 @@ def get_text(ctx: Ctx, node: Node, path: str, what: str = "a string") -> str:
 
 def get_str(ctx: Ctx, node: Node, path: str, what: str = "a string") -> str:
     """``get_text`` plus ``${ENV}`` interpolation; substituted values become secrets."""
-    value, errors = interpolate(get_text(ctx, node, path, what), ctx.env)
+    value, errors = interpolate(get_text(ctx, node, path, what), ctx.env, ctx.secrets)
     for message in errors:
         ctx.error(node, path, message)
     if errors:

@@ -74,17 +74,21 @@ OUTPUT: dict[str, Converter[Any]] = {
     "save": cv.save_mode,
     "max_body": nullable(cv.size),
 }
-AUTH: dict[str, Converter[Any]] = {
-    "user": lambda ctx, node, path: cv.checked(
-        ctx, node, path, lambda v: check_credential(v, user=True), get_str(ctx, node, path)
-    ),
-    "password": lambda ctx, node, path: cv.secret(
-        ctx,
-        cv.checked(
-            ctx, node, path, lambda v: check_credential(v, user=False), get_str(ctx, node, path)
-        ),
-    ),
-}
+
+
+def _auth_user(ctx: Ctx, node: Node, path: str) -> str:
+    text = get_str(ctx, node, path)
+    return cv.checked(ctx, node, path, lambda v: check_credential(v, user=True), text)
+
+
+def _auth_password(ctx: Ctx, node: Node, path: str) -> str:
+    text = get_str(ctx, node, path)
+    return cv.secret(
+        ctx, cv.checked(ctx, node, path, lambda v: check_credential(v, user=False), text)
+    )
+
+
+AUTH: dict[str, Converter[Any]] = {"user": _auth_user, "password": _auth_password}
 # Per-request settings that ``defaults:`` may also set.
 REQUEST_DEFAULTS: dict[str, Converter[Any]] = {
     "method": cv.method,

@@ -21,7 +21,7 @@ import yaml
 from jobs.errors import Problem
 
 MAX_DEPTH = 50
-MAX_NODES = 100_000
+MAX_NODES = 50_000
 
 # libyaml when available (faster, same events); both are safe loaders.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -59,8 +59,8 @@ class Map(Node):
 
 @dataclass(slots=True)
 class Poison(Node):
-    """Stands in for a node that was already reported (tag, alias): validators
-    skip it silently so one mistake gives one error."""
+    """Stands in for a node that was already reported (tag, anchor, alias):
+    validators skip it silently so one mistake gives one error."""
 
 
 class _Fatal(Exception):
@@ -71,8 +71,8 @@ class _Fatal(Exception):
 class _Frame:
     node: Seq | Map
     path: str
-    tagged: bool
-    key: Scalar | Node | None = None
+    poisoned: bool
+    key: Node | None = None  # a mapping's key waiting for its value
 
 
 def child_path(path: str, key: str | int) -> str:
@@ -138,20 +138,20 @@ class _Composer:
 
     def open(self, event: yaml.NodeEvent, line: int, col: int) -> None:
         path = self.here()
-        tagged = self.check_tag_and_anchor(event, line, col, path)
+        poisoned = self.check_tag_and_anchor(event, line, col, path)
         if isinstance(event, yaml.AliasEvent):
             self.attach(Poison(line, col))
         elif isinstance(event, yaml.ScalarEvent):
             plain = event.style in (None, "")
             node: Node = Scalar(line, col, event.value, plain)
-            self.attach(Poison(line, col) if tagged else node)
+            self.attach(Poison(line, col) if poisoned else node)
         else:
             if len(self.stack) >= MAX_DEPTH:
                 raise self.fatal(line, col, path, f"nesting is deeper than {MAX_DEPTH} levels")
             coll: Seq | Map = (
                 Seq(line, col) if isinstance(event, yaml.SequenceStartEvent) else Map(line, col)
             )
-            self.stack.append(_Frame(coll, path, tagged))
+            self.stack.append(_Frame(coll, path, poisoned))
 
     def check_tag_and_anchor(self, event: yaml.NodeEvent, line: int, col: int, path: str) -> bool:
         """Report tags, anchors and unknown aliases; True if the node must be poisoned."""
@@ -159,31 +159,28 @@ class _Composer:
             if event.anchor not in self.anchors:
                 self.report(line, col, path, "YAML aliases (*name) are not allowed in job files")
             return False
-        tag = getattr(event, "tag", None)
+        poisoned = False
         if event.anchor is not None:
             self.anchors.add(event.anchor)
-            self.report(
-                line,
-                col,
-                path,
+            message = (
                 "YAML anchors and aliases (&name, *name) are not allowed in job files; "
-                "use 'defaults:' for shared settings",
+                "use 'defaults:' for shared settings"
             )
-            return True  # the anchored node is poisoned: one mistake, one error
+            self.report(line, col, path, message)
+            poisoned = True
+        tag = getattr(event, "tag", None)
         if tag is not None:
-            self.report(
-                line,
-                col,
-                path,
+            message = (
                 f"YAML tags are not allowed in job files ({_short_tag(tag)}); "
-                "quote the value if it is a string",
+                "quote the value if it is a string"
             )
-            return True
-        return False
+            self.report(line, col, path, message)
+            poisoned = True
+        return poisoned
 
     def close(self) -> None:
         frame = self.stack.pop()
-        node: Node = Poison(frame.node.line, frame.node.col) if frame.tagged else frame.node
+        node: Node = Poison(frame.node.line, frame.node.col) if frame.poisoned else frame.node
         self.attach(node)
 
     def attach(self, node: Node) -> None:

@@ -269,8 +269,13 @@ REQUEST_MISTAKES = [
     ),
     (
         'requests: [{url: "https://x.com/{a}/{b}", range: {a: [1, 100000], b: [1, 1000]}}]',
-        "2:50: requests[0].range: expands to 100,000,000 requests; the limit is 10,000,000 per "
-        "entry",
+        "2:50: requests[0].range: expands to 100,000,000 requests; the limit is 10,000,000",
+    ),
+    (
+        "requests:\n"
+        '  - {url: "https://x.com/{a}", range: {a: [1, 6000000]}}\n'
+        '  - {url: "https://y.com/{a}", range: {a: [1, 6000000]}}',
+        "4:5: requests[1]: the ranges of this job expand to more than 10,000,000 requests",
     ),
     (
         'requests: [{url: "https://x.com/{a", range: {a: [1, 2]}}]',

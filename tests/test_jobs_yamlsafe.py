@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
-from jobs import JobError, load_job, load_job_text
+from jobs import JobError, Problem, load_job, load_job_text, yamlsafe
 
 VALID_TAIL = "requests: [https://example.com/]\n"
 
@@ -135,9 +136,9 @@ def test_deep_block_nesting_is_refused() -> None:
 
 
 def test_node_count_is_capped() -> None:
-    lines = hostile("version: 1\nrequests: [" + "0," * 100_001 + "]\n")
+    lines = hostile("version: 1\nrequests: [" + "0," * 60_000 + "]\n")
     # Nodes 1-5 are the root mapping, two keys, "1" and the list; item k is node 6 + k.
-    assert lines == [f"j.yaml:2:{12 + 2 * 99_995}: requests[99995]: more than 100000 YAML nodes"]
+    assert lines == [f"j.yaml:2:{12 + 2 * 49_995}: requests[49995]: more than 50000 YAML nodes"]
 
 
 def test_duplicate_keys_are_refused() -> None:
@@ -232,3 +233,42 @@ def test_run02_mistakes_together_are_all_reported_at_once() -> None:
         "j.yaml:4:17: output.jsonl: path must not contain '..' (it would leave the job directory)",
         "j.yaml:5:29: session.headers.X-Evil: header value contains a control character ('\\r')",
     ]
+
+
+PURE_PYTHON_CASES = [
+    (
+        'version: 1\nrequests: !!python/object/apply:os.system ["id"]\n',
+        "j.yaml:2:11: requests: YAML tags are not allowed in job files "
+        "(!!python/object/apply:os.system); quote the value if it is a string",
+    ),
+    (
+        "version: 1\nsession: {headers: &a [*a]}\n" + VALID_TAIL,
+        "j.yaml:2:20: session.headers: YAML anchors and aliases (&name, *name) are not allowed in "
+        "job files; use 'defaults:' for shared settings",
+    ),
+    (
+        "version: 1\nrequests: " + "[" * 10_000 + "]" * 10_000 + "\n",
+        str(Problem("j.yaml", 2, 60, "requests" + "[0]" * 49, "nesting is deeper than 50 levels")),
+    ),
+    (
+        "version: 1\n" + VALID_TAIL + "requests: [https://evil.example/]\n",
+        "j.yaml:3:1: requests: duplicate key 'requests' (first defined on line 2)",
+    ),
+    (
+        "version: 1\ntimeout: {total: 1:30}\n" + VALID_TAIL,
+        "j.yaml:2:18: timeout.total: must be a number > 0: '1:30' is base 60 in YAML 1.1 (= 90); "
+        "write 90",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PURE_PYTHON_CASES)
+def test_pure_python_loader_gives_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+) -> None:
+    """Without libyaml, PyYAML's pure-Python parser must behave the same (only slower)."""
+    assert yamlsafe._Loader is not yaml.SafeLoader  # the suite normally runs on libyaml
+    monkeypatch.setattr(yamlsafe, "_Loader", yaml.SafeLoader)
+    with pytest.raises(JobError) as info:
+        load_job_text(text, filename="j.yaml", env={})
+    assert [str(p) for p in info.value.problems] == [expected]
