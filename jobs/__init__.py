@@ -36,7 +36,9 @@ Rules worth knowing (each violation is an error with ``file:line:col``):
   ``${``); a missing or empty variable is an error that names it. Keys,
   numbers and ``urls_file`` lines are never interpolated. Interpolated
   values, credentials, cookies and Authorization/Cookie headers are
-  ``Secret`` strings, listed in ``JobFile.secrets`` (see ``JobFile.redact``).
+  ``Secret`` strings, listed in ``JobFile.secrets`` (see ``JobFile.redact``),
+  except variables named in the top-level ``public_env: [NAME, ...]`` list
+  (base URLs, host names), which are shown as they are.
 * Paths (``output.jsonl``, ``output.bodies``, ``urls_file``) are relative to
   the job file's directory and may not be absolute or contain ``..``;
   absolute paths belong on the command line. A ``urls_file`` must exist and

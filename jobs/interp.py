@@ -14,17 +14,21 @@ from collections.abc import Mapping
 from jobs.secret import Secret
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)(\}?)")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def interpolate(
-    text: str, env: Mapping[str, str], values: set[str] | None = None
+    text: str,
+    env: Mapping[str, str],
+    values: set[str] | None = None,
+    public: frozenset[str] = frozenset(),
 ) -> tuple[str, list[str]]:
     """Return *text* with variables substituted, and the error messages.
 
-    The result is a ``Secret`` if at least one variable was substituted. Each
-    substituted value is added to *values* if given: redacting only the whole
-    result would miss the value inside URLs later expanded from a template.
+    The result is a ``Secret`` if at least one variable not named in *public*
+    (the job's ``public_env``) was substituted. Each such value is added to
+    *values* if given: redacting only the whole result would miss the value
+    inside URLs later expanded from a template.
     """
     if "$" not in text:
         return text, []
@@ -43,6 +47,8 @@ def interpolate(
             errors.append(error)
         else:
             parts.append(value)
+            if match.group(1) in public:
+                continue  # declared public (e.g. a base URL): shown as is
             substituted = True
             if values is not None:
                 values.add(value)
@@ -55,7 +61,7 @@ def _lookup(name: str, closed: bool, env: Mapping[str, str]) -> tuple[str, str]:
     """(value, "") or ("", error message)."""
     if not closed:
         return "", "unterminated '${' (write '$${' for a literal '${')"
-    if not _NAME.fullmatch(name):
+    if not NAME.fullmatch(name):
         shown = name if len(name) <= 40 else name[:40] + "..."
         return "", (
             f"invalid variable reference {'${' + shown + '}'!r}: "

@@ -19,9 +19,10 @@ from jobs import entries, sections
 from jobs.checks import check_url
 from jobs.errors import JobError, Problem
 from jobs.expand import url_lines
+from jobs.interp import NAME
 from jobs.model import JobFile, Location, Request, RetryPolicy
 from jobs.scalars import Ctx, Invalid, fields, get_int
-from jobs.yamlsafe import Map, Node, compose
+from jobs.yamlsafe import Map, Node, Scalar, Seq, compose
 
 SUPPORTED_VERSIONS = (1,)
 # Job files are small; long URL lists belong in a urls_file.
@@ -122,13 +123,16 @@ def _job(ctx: Ctx, root: Node) -> JobFile | None:
         return None
     if not _version_ok(ctx, root):
         return None
+    ctx.public = _public_env(ctx, root)
     spec: dict[str, Any] = {
         "version": lambda *_: None,
         "requests": lambda _ctx, node, _path: node,  # read below, once retry is known
         **_SECTIONS,
+        "public_env": lambda *_: None,  # read first, above
     }
     values = fields(ctx, root, "", spec, required=("requests",), elsewhere=sections.ELSEWHERE)
     values.pop("version", None)
+    values.pop("public_env", None)
     requests_node = values.pop("requests", None)
     if requests_node is None:
         return None
@@ -144,6 +148,28 @@ def _job(ctx: Ctx, root: Node) -> JobFile | None:
         secrets=frozenset(ctx.secrets),
         **values,
     )
+
+
+def _public_env(ctx: Ctx, root: Map) -> frozenset[str]:
+    """``public_env: [NAME, ...]``: variables that are not secrets (base URLs, hosts).
+
+    Every other ``${NAME}`` value is treated as a secret and masked in output.
+    """
+    entry = root.entries.get("public_env")
+    if entry is None:
+        return frozenset()
+    node = entry[1]
+    if not isinstance(node, Seq):
+        ctx.error(node, "public_env", "must be a list of environment variable names")
+        return frozenset()
+    names: set[str] = set()
+    for index, item in enumerate(node.items):
+        path = f"public_env[{index}]"
+        if not isinstance(item, Scalar) or not NAME.fullmatch(item.text):
+            ctx.error(item, path, "must be an environment variable name like BASE_URL")
+            continue
+        names.add(item.text)
+    return frozenset(names)
 
 
 def _version_ok(ctx: Ctx, root: Map) -> bool:

@@ -85,6 +85,7 @@ class Ctx:
     base_dir: Path
     problems: list[Problem] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
+    public: frozenset[str] = frozenset()  # ``public_env`` names: not secrets
 
     def error(self, node: Node, path: str, message: str) -> Invalid:
         """Record a problem at *node*; return the exception for the caller to raise."""
@@ -256,7 +257,9 @@ def get_text(ctx: Ctx, node: Node, path: str, what: str = "a string") -> str:
 
 def get_str(ctx: Ctx, node: Node, path: str, what: str = "a string") -> str:
     """``get_text`` plus ``${ENV}`` interpolation; substituted values become secrets."""
-    value, errors = interpolate(get_text(ctx, node, path, what), ctx.env, ctx.secrets)
+    value, errors = interpolate(
+        get_text(ctx, node, path, what), ctx.env, ctx.secrets, ctx.public
+    )
     for message in errors:
         ctx.error(node, path, message)
     if errors:

@@ -132,3 +132,26 @@ def test_keys_and_numbers_are_never_interpolated() -> None:
         "j.yaml:2:23: limits.concurrency: must be an integer from 1 to 10000, not a quoted "
         "string '${N}' (remove the quotes)"
     ]
+
+
+def test_public_env_values_are_not_secrets() -> None:
+    """Variables listed in ``public_env`` are substituted but never masked."""
+    job = load_job_text(
+        "version: 1\npublic_env: [BASE]\n"
+        "requests:\n  - ${BASE}/a\n  - ${BASE}/b?key=${TOKEN}\n",
+        env={"BASE": "http://127.0.0.1:8080", "TOKEN": "s3cret"},
+    )
+    urls = [spec.url for spec in iter_requests(job)]
+    assert urls == ["http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b?key=s3cret"]
+    assert job.redact(urls[0]) == "http://127.0.0.1:8080/a"
+    assert "s3cret" not in job.redact(urls[1])  # a string holding a secret stays masked
+    assert "http://127.0.0.1:8080" not in job.secrets
+
+
+def test_public_env_must_list_names() -> None:
+    with pytest.raises(JobError) as caught:
+        load_job_text("version: 1\npublic_env: [not a name]\nrequests: [http://h/]\n")
+    assert "public_env[0]" in str(caught.value)
+    with pytest.raises(JobError) as caught:
+        load_job_text("version: 1\npublic_env: BASE\nrequests: [http://h/]\n")
+    assert "public_env: must be a list" in str(caught.value)

@@ -375,7 +375,7 @@ REQUEST_MISTAKES = [
     (
         "requests: [https://x.com/]\nfoo: 1",
         "3:1: foo: unknown key 'foo'; expected one of: version, requests, session, limits, "
-        "timeout, retry, output, defaults",
+        "timeout, retry, output, defaults, public_env",
     ),
     ("session: {}", "1:1: missing required key 'requests'"),
 ]
