@@ -727,7 +727,10 @@ def feed_arbitrary(data: bytes, cuts: list[int], method: str, upgrade: bool) -> 
     try:
         for start, stop in itertools.pairwise(bounds):
             for event in codec.feed(data[start:stop]):
-                assert isinstance(event, ResponseHead | InformationalHead | bytes) or event is END
+                assert isinstance(event, ResponseHead | InformationalHead | bytes) or event in (
+                    END,
+                    CHUNK_END,
+                )
         codec.feed_eof()
     except HttpProcessingError:
         assert not codec.reusable
