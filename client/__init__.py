@@ -84,6 +84,8 @@ from .tracing import (
     TraceRequestStartParams,
     TraceResponseChunkReceivedParams,
 )
+from .websocket import ClientWebSocketResponse
+from .ws_models import ClientWSTimeout, WebSocketError, WSCloseCode, WSMessage, WSMsgType
 
 __version__ = "0.1.0"
 
@@ -113,6 +115,8 @@ __all__ = (  # noqa: RUF022
     "ClientSSLError",
     "ClientSession",
     "ClientTimeout",
+    "ClientWSTimeout",
+    "ClientWebSocketResponse",
     "ConnectionKey",
     "ConnectionTimeoutError",
     "ContentDisposition",
@@ -169,8 +173,12 @@ __all__ = (  # noqa: RUF022
     "TraceResponseChunkReceivedParams",
     "UnixClientConnectorError",
     "UnixConnector",
+    "WSCloseCode",
+    "WSMessage",
     "WSMessageTypeError",
+    "WSMsgType",
     "WSServerHandshakeError",
+    "WebSocketError",
     "__version__",
     "encode_basic_auth",
     "get_payload",

@@ -30,6 +30,8 @@ class ConnectionKey(NamedTuple):
     proxy_auth: Any
     proxy_headers_hash: int | None
     server_hostname: str | None = None
+    # Ours: set for a CONNECT tunnel through ``proxy``, to the proxy headers it carries.
+    connect_headers: tuple[tuple[str, str], ...] | None = None
 
 
 class ConnState(enum.Enum):

@@ -121,18 +121,15 @@ class BaseConnector(Releaser):
             raise RuntimeError("Connector is closed.")
         conn = self._take_idle(key)
         if conn is not None:
-            if traces:
-                for trace in traces:
-                    await trace.send_connection_reuseconn()
-            return conn
+            return await self._reused(conn, traces)
         loop = asyncio.get_running_loop()
         connect_limit = active(timeout.connect)
         deadline = loop.time() + connect_limit if connect_limit else None
         if not self._has_slot(key):
             await self._wait_for_slot(key, timeout, deadline, traces)
             conn = self._take_idle(key)
-            if conn is not None:
-                return conn
+            if conn is not None:  # queued, then handed a pooled socket (aiohttp traces it too)
+                return await self._reused(conn, traces)
         self._reserve(key)
         try:
             if traces:
@@ -152,6 +149,17 @@ class BaseConnector(Releaser):
         if traces:
             for trace in traces:
                 await trace.send_connection_create_end()
+        return conn
+
+    @staticmethod
+    async def _reused(conn: Connection, traces: list[Trace] | None) -> Connection:
+        if traces:
+            try:
+                for trace in traces:
+                    await trace.send_connection_reuseconn()
+            except BaseException:
+                conn.release()  # a failing callback must not keep the socket checked out
+                raise
         return conn
 
     def _take_idle(self, key: ConnectionKey) -> Connection | None:

@@ -42,6 +42,7 @@ class ReadSettings:
     read_bufsize: int
     auto_decompress: bool
     limits: tuple[int, int, int]
+    upgrade: bool = False  # the request asks to switch protocols (ws_connect)
 
 
 async def send(
@@ -90,6 +91,7 @@ async def _exchange(
         auto_decompress=settings.auto_decompress,
         limits=settings.limits,
         expect_continue=req.expect100,
+        expect_upgrade=settings.upgrade,
     )
     try:
         await _write(req, conn, head_future)
@@ -109,7 +111,9 @@ async def _exchange(
         raise
     response = make_response(req)
     response._start(head, stream, conn)
-    if response.connection is not None:
+    if head.upgrade and settings.upgrade:
+        response._connection = conn  # a 101: the caller takes this socket over
+    elif response.connection is not None:
         protocol.set_deadline(deadline)
     return response
 
@@ -119,7 +123,7 @@ async def _write(
 ) -> None:
     """Write the request; an early final answer (then a reset) still counts."""
     try:
-        await req.write(conn.protocol, absolute_form=req.proxy is not None and not req.is_ssl)
+        await req.write(conn.protocol, absolute_form=req.proxy is not None and not req.tunneled)
     except (ClientConnectionError, OSError):
         if head_future.done() and not head_future.cancelled() and not head_future.exception():
             # e.g. 413 and close while we were still uploading: that answer is the result.

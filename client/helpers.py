@@ -484,7 +484,14 @@ def check_host(host: str) -> None:
 
 
 class Fingerprint:
-    """A SHA-256 pin of the server certificate (DER), checked after the handshake."""
+    """A SHA-256 pin of the server certificate (DER), checked after the handshake.
+
+    Unlike aiohttp, a pin is checked *on top of* verification: with
+    ``ssl=Fingerprint(...)`` the chain and host name are still checked, with
+    the connector's context if it has one. Only ``TCPConnector(ssl=False)``
+    plus a pinned request trusts the pin alone. A pin on a plain ``http://``
+    URL (or an https->http redirect) raises ``ServerFingerprintMismatch``.
+    """
 
     __slots__ = ("_fingerprint",)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from .decoders import make_decoder
 from .exceptions import (
+    ClientConnectionError,
     ClientConnectionResetError,
     ClientOSError,
     ClientPayloadError,
@@ -63,6 +64,7 @@ class ResponseProtocol(asyncio.Protocol):
         self.on_complete: Callable[[bool], None] | None = None
         self.on_lost: Callable[[], None] | None = None
         self.upgraded = False
+        self._expect_upgrade = False
         self._got_final = False
         self._unreusable = False
 
@@ -90,6 +92,9 @@ class ResponseProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         codec = self._codec
         if not self._in_exchange or codec is None:
+            if self.upgraded and self._expect_upgrade and codec is not None:
+                codec.feed(data)  # the new protocol's bytes: kept for take_trailing()
+                return
             # Bytes on an idle connection: never parsed as the next response
             # (security.md PARSE-12); the connection is poisoned.
             self._poison()
@@ -173,6 +178,7 @@ class ResponseProtocol(asyncio.Protocol):
             )
             self._limits = limits
         self._codec.start(method, expect_upgrade=expect_upgrade)
+        self._expect_upgrade = expect_upgrade
         self._method = method
         self._read_bufsize = read_bufsize
         self._auto_decompress = auto_decompress
@@ -220,6 +226,11 @@ class ResponseProtocol(asyncio.Protocol):
         """The caller gave up on the exchange (cancelled, body not wanted): close."""
         if self._in_exchange:
             self._exc = self._exc or ServerDisconnectedError("request abandoned")
+            stream = self._stream
+            if stream is not None and stream is not EMPTY_PAYLOAD and not stream.is_eof():
+                # A reader still waiting (or reading later) must not hang on a
+                # closed socket: aiohttp raises the same error here.
+                stream.set_exception(ClientConnectionError("Connection closed"))
         self._in_exchange = False
         self._detach_stream()
         self._cancel_timers()
@@ -305,6 +316,10 @@ class ResponseProtocol(asyncio.Protocol):
         self._detach_stream()
         if stream is not None:
             stream.feed_eof()
+        if self.upgraded and self._expect_upgrade:
+            # The requester takes the socket over (ws_connect: transport.set_protocol);
+            # the connection stays checked out until that new owner closes it.
+            return
         reusable = self.reusable and not self.upgraded
         on_complete = self.on_complete
         if on_complete is not None:

@@ -18,6 +18,7 @@ from yarl import URL
 
 from .connection import ConnectionKey
 from .decoders import ACCEPT_ENCODING
+from .helpers import Fingerprint
 from .payload import Payload
 from .reqinfo import RequestInfo
 from .serialize import LAST_CHUNK, encode_chunk, encode_request_head, request_target
@@ -35,6 +36,8 @@ _NO_BODY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"))
 _DEFAULT_CT_METHODS = frozenset(("POST", "PUT", "PATCH"))
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 SSL_SCHEMES = frozenset(("https", "wss"))
+# Through a proxy these go in a CONNECT tunnel (RFC 6455 §4.1 for ws); http is forwarded.
+TUNNEL_SCHEMES = frozenset(("https", "wss", "ws"))
 
 
 class ClientRequest:
@@ -93,6 +96,8 @@ class ClientRequest:
         self.compress = _compress_coding(compress, headers)
         self.headers = headers
         self._auto_headers(skip_auto_headers)
+        if proxy is not None:
+            self._proxy_fields()
         self.chunked = self._framing(chunked)
         if expect100:
             headers["Expect"] = "100-continue"
@@ -128,6 +133,18 @@ class ClientRequest:
                 if name not in headers and name.lower() != "content-type":
                     headers[name] = value
 
+    def _proxy_fields(self) -> None:
+        """``Proxy-*`` fields go on a request the proxy reads, never into a tunnel."""
+        headers = self.headers
+        if self.tunneled:
+            # The proxy reads only the CONNECT (tunnel.py); this is the origin's.
+            headers.popall("Proxy-Authorization", None)
+            return
+        if self.proxy_headers:
+            headers.update((k, v) for k, v in self.proxy_headers.items() if k.lower() != "host")
+        if self.proxy_auth is not None:
+            headers["Proxy-Authorization"] = self.proxy_auth.encode()
+
     def _framing(self, chunked: bool | None) -> bool:
         headers = self.headers
         te = headers.get("Transfer-Encoding", "")
@@ -157,6 +174,11 @@ class ClientRequest:
         return self.url.scheme in SSL_SCHEMES
 
     @property
+    def tunneled(self) -> bool:
+        """Sent through a CONNECT tunnel (a proxy and an https/ws/wss target)."""
+        return self.proxy is not None and self.url.scheme in TUNNEL_SCHEMES
+
+    @property
     def host(self) -> str:
         host = self.url.raw_host
         assert host is not None
@@ -167,16 +189,20 @@ class ClientRequest:
         return self.url.port
 
     def connection_key(self) -> ConnectionKey:
-        proxy_headers_hash = hash(tuple(self.proxy_headers.items())) if self.proxy_headers else None
+        proxy_headers = tuple(self.proxy_headers.items()) if self.proxy_headers else None
+        # ssl= also governs TLS to an https:// proxy, even for an http:// target.
+        tls_proxy = self.proxy is not None and self.proxy.scheme == "https"
         return ConnectionKey(
             self.host,
             self.port,
             self.is_ssl,
-            self.ssl if self.is_ssl else True,
+            # Plain http ignores TLS settings, except a pin: the connector refuses it (TLS-03).
+            self.ssl if self.is_ssl or tls_proxy or isinstance(self.ssl, Fingerprint) else True,
             self.proxy,
             self.proxy_auth,
-            proxy_headers_hash,
+            hash(proxy_headers) if proxy_headers else None,
             self.server_hostname,
+            (proxy_headers or ()) if self.tunneled else None,
         )
 
     @property
@@ -243,9 +269,8 @@ class BodyWriter:
             return
         traces = self._request.traces
         if traces:
-            chunk = bytes(data)
-            for trace in traces:
-                await trace.send_request_chunk_sent(self._request.method, self._request.url, chunk)
+            for trace in traces:  # copies the chunk only for a config that listens
+                await trace.send_request_chunk_sent(self._request.method, self._request.url, data)
         if self._compressor is not None:
             data = self._compressor.compress(data)
             if not data:

@@ -31,6 +31,7 @@ from .helpers import (
 )
 from .reqinfo import RequestInfo
 from .streams import EMPTY_PAYLOAD, StreamReader
+from .tracing import trace_body
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -102,6 +103,8 @@ class ClientResponse:
         self.version = HttpVersion(*head.version)
         self._headers = CIMultiDictProxy(head.headers)
         self.raw_headers = head.raw_headers
+        if self._traces:
+            trace_body(stream, self.method, self._url, self._traces)  # fires per chunk read
         self.content = stream
         if stream.is_eof() or stream.exception() is not None:
             return  # the body is complete: the connection already went back
@@ -214,9 +217,6 @@ class ClientResponse:
             except BaseException:
                 self.close()
                 raise
-            if self._traces:
-                for trace in self._traces:
-                    await trace.send_response_chunk_received(self.method, self._url, self._body)
         return self._body
 
     def get_encoding(self) -> str:

@@ -28,6 +28,7 @@ from .exceptions import (
 from .formdata import FormData
 from .helpers import BasicAuth
 from .payload import JsonPayload, Payload, get_payload
+from .proxy import ProxyPolicy, ProxyRoute
 from .request import ClientRequest
 from .response import ClientResponse, HttpVersion, HttpVersion11
 from .serialize import check_header_name, check_header_value, check_method
@@ -35,7 +36,18 @@ from .tcp import TCPConnector
 from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, active, coerce_timeout
 from .tls import merge_ssl_args
 from .tracing import Trace, TraceConfig
-from .urls import Params, StrOrURL, build_url, resolve_location, same_origin, to_url
+from .urls import (
+    HTTP_SCHEMES,
+    WS_SCHEMES,
+    Params,
+    StrOrURL,
+    build_url,
+    resolve_location,
+    same_origin,
+    to_url,
+)
+from .ws_connect import WSRequestContextManager
+from .ws_connect import connect as _ws_connect
 
 __all__ = ("ClientSession", "request")
 
@@ -93,8 +105,7 @@ class ClientSession:
         if auth is not None and not isinstance(auth, BasicAuth):
             raise TypeError("auth must be a BasicAuth")
         self._auth = auth
-        self._proxy = proxy
-        self._proxy_auth = proxy_auth
+        self._proxies = ProxyPolicy(proxy, proxy_auth, trust_env)
         self._json_serialize = json_serialize
         self._request_class = request_class
         self._response_class = response_class
@@ -210,6 +221,10 @@ class ClientSession:
     def delete(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
         return self.request("DELETE", url, **kwargs)
 
+    def ws_connect(self, url: StrOrURL, **kwargs: Any) -> WSRequestContextManager:
+        """Open a websocket; await it, or use it with ``async with`` (``ws_connect.connect``)."""
+        return WSRequestContextManager(_ws_connect(self, url, **kwargs))
+
     # -- the request pipeline ----------------------------------------------------------
 
     async def _request(
@@ -246,15 +261,17 @@ class ClientSession:
         max_line_size: int | None = None,
         max_field_size: int | None = None,
         max_headers: int | None = None,
+        upgrade: bool = False,
     ) -> ClientResponse:
         if self.closed:
             raise RuntimeError("Session is closed")
         if data is not None and json is not None:
             raise ValueError("data and json parameters can not be used at the same time")
-        if proxy is not None or self._proxy is not None:
-            raise NotImplementedError("proxy support is not available in this build yet")
+        route = self._proxies.explicit(proxy, proxy_auth, proxy_headers)
+        if self._trust_env:
+            await self._proxies.load_env()  # once per session
         method = check_method(method).upper()
-        url = build_url(str_or_url, self._base_url, params, self._allowed_schemes())
+        url = build_url(str_or_url, self._base_url, params, self._allowed_schemes(upgrade))
         auth, url = self._pick_auth(url, auth)
         user_headers = self._prepare_headers(self._default_headers, headers)
         if auth is not None and "Authorization" in user_headers:
@@ -268,9 +285,13 @@ class ClientSession:
         settings = self._read_settings(
             read_bufsize, auto_decompress, max_line_size, max_field_size, max_headers
         )
+        if upgrade:  # ws_connect: a 101 hands the socket over
+            settings = exchange.ReadSettings(
+                settings.read_bufsize, settings.auto_decompress, settings.limits, upgrade=True
+            )
         traces = self._make_traces(trace_request_ctx)
         skip = self._skip_auto_headers | frozenset(h.lower() for h in skip_auto_headers or ())
-        hop = _Hop(method, url, user_headers, body, auth, cookies)
+        hop = _Hop(method, url, user_headers, body, auth, cookies, route)
         for trace in traces:
             await trace.send_request_start(method, url, user_headers)
         loop = asyncio.get_running_loop()
@@ -306,7 +327,12 @@ class ClientSession:
         finally:
             if body is not None:
                 await body.close()  # aiohttp closes the user's file too, once sent
-        await self._check_status(resp, raise_for_status)
+        try:
+            await self._check_status(resp, raise_for_status)
+        except BaseException as exc:
+            # Every traced start gets one terminal event, as in aiohttp 3.14.5.
+            await self._trace_exception(traces, hop, exc)
+            raise
         for trace in traces:
             await trace.send_request_end(hop.method, hop.url, hop.headers, resp)
         return resp
@@ -332,6 +358,8 @@ class ClientSession:
         connector = self._connector
         assert connector is not None
         while True:
+            # Per hop: a redirect may pick another env proxy (and its credentials).
+            route = self._proxies.for_hop(hop.url, hop.proxy)
             req = self._request_class(
                 hop.method,
                 hop.url,
@@ -344,7 +372,10 @@ class ClientSession:
                 expect100=expect100,
                 ssl=ssl_setting,
                 server_hostname=server_hostname,
-                force_close=connector.force_close,
+                proxy=None if route is None else route.url,
+                proxy_auth=None if route is None else route.auth,
+                proxy_headers=None if route is None else route.headers,
+                force_close=connector.force_close and not settings.upgrade,
                 traces=traces or None,
             )
             hop_history = tuple(history)
@@ -427,9 +458,10 @@ class ClientSession:
             ),
         )
 
-    def _allowed_schemes(self) -> frozenset[str]:
+    def _allowed_schemes(self, upgrade: bool = False) -> frozenset[str]:
         assert self._connector is not None
-        return self._connector.allowed_protocol_schema_set & frozenset(("http", "https"))
+        wanted = HTTP_SCHEMES | WS_SCHEMES if upgrade else HTTP_SCHEMES  # ws:// for ws_connect
+        return self._connector.allowed_protocol_schema_set & wanted
 
     def _pick_auth(self, url: URL, auth: BasicAuth | None) -> tuple[BasicAuth | None, URL]:
         """Request auth, else URL credentials, else the session's (own origin only)."""
@@ -483,8 +515,11 @@ class ClientSession:
 
     def _hop_headers(self, hop: _Hop) -> CIMultiDict[str]:
         headers = CIMultiDict(hop.headers)
-        if hop.auth is not None:
-            headers["Authorization"] = hop.auth.encode()
+        auth = hop.auth
+        if auth is None and self._trust_env and "Authorization" not in headers:
+            auth = self._proxies.netrc_auth(hop.url.raw_host)
+        if auth is not None:
+            headers["Authorization"] = auth.encode()
         cookie_value = self._cookie_value(hop)
         if cookie_value:
             existing = headers.get("Cookie")
@@ -577,6 +612,7 @@ class _Hop(SimpleNamespace):
     body: Payload | None
     auth: BasicAuth | None
     cookies: Any
+    proxy: ProxyRoute | None  # the explicit proxy (request's or session's), if any
 
     def __init__(
         self,
@@ -586,9 +622,16 @@ class _Hop(SimpleNamespace):
         body: Payload | None,
         auth: BasicAuth | None,
         cookies: Any,
+        proxy: ProxyRoute | None = None,
     ) -> None:
         super().__init__(
-            method=method, url=url, headers=headers, body=body, auth=auth, cookies=cookies
+            method=method,
+            url=url,
+            headers=headers,
+            body=body,
+            auth=auth,
+            cookies=cookies,
+            proxy=proxy,
         )
 
 

@@ -22,12 +22,14 @@ from .exceptions import (
     ClientConnectorError,
     ClientConnectorSSLError,
     ConnectionTimeoutError,
+    ServerFingerprintMismatch,
     UnixClientConnectorError,
 )
 from .helpers import Fingerprint, is_ip_address
 from .resolver import AbstractResolver, DefaultResolver, DNSCache, ResolveResult
 from .timeouts import ClientTimeout, active
 from .tls import context_for, merge_ssl_args
+from .tunnel import dial_via_proxy
 
 if TYPE_CHECKING:
     from .protocol import ResponseProtocol
@@ -106,10 +108,16 @@ class TCPConnector(BaseConnector):
     async def _dial(
         self, key: ConnectionKey, timeout: ClientTimeout, traces: list[Trace] | None
     ) -> ResponseProtocol:
-        addresses = await self._resolve(key, traces)
         # A request's ssl=True means "the connector's setting" (aiohttp's _get_ssl_context).
         setting = self._ssl if key.ssl is True else key.ssl
-        ssl_context = context_for(setting) if key.is_ssl else None
+        if not key.is_ssl and isinstance(setting, Fingerprint):
+            # A pin on plain HTTP (or after an https->http redirect) fails closed,
+            # before any byte is sent: there is no certificate to check (TLS-03).
+            raise ServerFingerprintMismatch(setting.fingerprint, b"", key.host, key.port or 0)
+        if key.proxy is not None:
+            return await dial_via_proxy(self, key, timeout, traces)
+        addresses = await self._resolve(key, traces)
+        ssl_context = context_for(setting, self._ssl) if key.is_ssl else None
         sni = (key.server_hostname or key.host.rstrip(".")) if ssl_context is not None else None
         last_error: BaseException | None = None
         for address in addresses:
@@ -187,30 +195,45 @@ class TCPConnector(BaseConnector):
             self._resolver = DefaultResolver()
         try:
             if traces:
-                for trace in traces:
-                    await trace.send_dns_resolvehost_start(host)
-            hooks: dict[str, Any] = {}
-            if traces:
-
-                async def on_hit() -> None:
-                    for trace in traces:
-                        await trace.send_dns_cache_hit(host)
-
-                async def on_miss() -> None:
-                    for trace in traces:
-                        await trace.send_dns_cache_miss(host)
-
-                hooks = {"on_hit": on_hit, "on_miss": on_miss}
-            result = await self._dns_cache.resolve(
-                self._resolver, host, port, self._family, **hooks
-            )
-            if traces:
-                for trace in traces:
-                    await trace.send_dns_resolvehost_end(host)
+                result = await self._traced_lookup(host, port, traces)
+            else:
+                result = await self._dns_cache.resolve(self._resolver, host, port, self._family)
         except OSError as exc:
             raise ClientConnectorDNSError(key, exc) from exc
         if not result:
             raise ClientConnectorDNSError(key, OSError(0, f"no address for {host}"))
+        return result
+
+    async def _traced_lookup(
+        self, host: str, port: int, traces: list[Trace]
+    ) -> list[ResolveResult]:
+        """A cached lookup firing the DNS signals in aiohttp's order.
+
+        Hit (or joining a lookup in flight): ``cache_hit`` only. Miss:
+        ``cache_miss`` (not without a DNS cache), then ``resolvehost_start``
+        and, once the resolver answered, ``resolvehost_end``.
+        """
+        assert self._resolver is not None
+        missed = False
+
+        async def on_hit() -> None:
+            for trace in traces:
+                await trace.send_dns_cache_hit(host)
+
+        async def on_miss() -> None:
+            nonlocal missed
+            missed = True
+            for trace in traces:
+                if self._use_dns_cache:
+                    await trace.send_dns_cache_miss(host)
+                await trace.send_dns_resolvehost_start(host)
+
+        result = await self._dns_cache.resolve(
+            self._resolver, host, port, self._family, on_hit=on_hit, on_miss=on_miss
+        )
+        if missed:
+            for trace in traces:
+                await trace.send_dns_resolvehost_end(host)
         return result
 
 

@@ -35,10 +35,18 @@ def unverified_context() -> ssl.SSLContext:
     return ctx
 
 
-def context_for(setting: Any) -> ssl.SSLContext:
-    """The context to connect with for an ``ssl=`` value (for https URLs)."""
-    if setting is True or setting is None or isinstance(setting, Fingerprint):
-        # A pin is checked on top of normal verification, never instead of it.
+def context_for(setting: Any, base: Any = True) -> ssl.SSLContext:
+    """The context to connect with for an ``ssl=`` value (for https URLs).
+
+    A ``Fingerprint`` is checked on top of ``base``, the connector's own
+    setting: full verification by default (security.md F3: a pin never
+    silently replaces chain and hostname checks), the connector's context if
+    it has one, and no verification only when the connector itself says
+    ``ssl=False`` -- aiohttp's pin-only behaviour, but asked for explicitly.
+    """
+    if isinstance(setting, Fingerprint):
+        setting = True if isinstance(base, Fingerprint) else base
+    if setting is True or setting is None:
         return verified_context()
     if setting is False:
         return unverified_context()

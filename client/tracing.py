@@ -1,25 +1,34 @@
 """Request tracing: aiohttp's ``TraceConfig`` with its 16 signals.
 
 Callbacks are ``async def cb(session, trace_config_ctx, params)``. Unlike
-aiohttp, ``on_response_chunk_received`` fires for every chunk a reader takes,
-also when streaming through ``resp.content`` (aiohttp fires it only once,
-from ``read()``).
+aiohttp, ``on_response_chunk_received`` fires for every piece a reader takes
+from the body (decoded bytes), also when streaming through ``resp.content``
+(``iter_chunked``, ``iter_any``, ``readline``...); aiohttp fires it only once,
+from ``read()``, with the whole body. ``read_nowait()`` cannot await a
+callback and fires nothing.
+
+The DNS signals follow aiohttp: a cache hit (or joining a lookup already in
+flight) fires ``on_dns_cache_hit`` alone; a miss fires ``on_dns_cache_miss``,
+then ``on_dns_resolvehost_start``/``_end`` around the resolver call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, SupportsIndex, TypeVar
 
 from multidict import CIMultiDict
 from yarl import URL
+
+from .streams import EMPTY_PAYLOAD, StreamReader
 
 if TYPE_CHECKING:
     from .response import ClientResponse
 
 __all__ = (
+    "Trace",
     "TraceConfig",
     "TraceConnectionCreateEndParams",
     "TraceConnectionCreateStartParams",
@@ -61,9 +70,42 @@ class Signal(list[Callback[P]], Generic[P]):
         if self._frozen:
             raise RuntimeError("Cannot modify frozen signal")
 
+    # Every list mutator is guarded: list's C methods do not route through append().
     def append(self, callback: Callback[P]) -> None:
         self._check()
         super().append(callback)
+
+    def extend(self, callbacks: Iterable[Callback[P]]) -> None:
+        self._check()
+        super().extend(callbacks)
+
+    def insert(self, index: SupportsIndex, callback: Callback[P]) -> None:
+        self._check()
+        super().insert(index, callback)
+
+    def remove(self, callback: Callback[P]) -> None:
+        self._check()
+        super().remove(callback)
+
+    def pop(self, index: SupportsIndex = -1) -> Callback[P]:
+        self._check()
+        return super().pop(index)
+
+    def clear(self) -> None:
+        self._check()
+        super().clear()
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._check()
+        super().__delitem__(index)
+
+    def __iadd__(self, callbacks: Iterable[Callback[P]]) -> Self:  # type: ignore[override,misc]
+        self._check()
+        return super().__iadd__(callbacks)
 
     async def send(self, session: Any, ctx: SimpleNamespace, params: P) -> None:
         for callback in self:
@@ -201,7 +243,11 @@ class TraceConfig:
 
 
 class Trace:
-    """One request's view of one ``TraceConfig``: fires its signals."""
+    """One request's view of one ``TraceConfig``: fires its signals.
+
+    Every ``send_*`` first checks that the signal has callbacks, so a config
+    that listens to a few signals costs no parameter objects for the others.
+    """
 
     __slots__ = ("_config", "_ctx", "_session")
 
@@ -210,88 +256,150 @@ class Trace:
         self._config = config
         self._ctx = ctx
 
-    async def send_request_start(self, method: str, url: URL, headers: CIMultiDict[str]) -> None:
-        await self._config.on_request_start.send(
-            self._session, self._ctx, TraceRequestStartParams(method, url, headers)
-        )
+    @property
+    def listens_to_chunks(self) -> bool:
+        """True when the config has ``on_response_chunk_received`` callbacks."""
+        return bool(self._config.on_response_chunk_received)
 
-    async def send_request_chunk_sent(self, method: str, url: URL, chunk: bytes) -> None:
-        await self._config.on_request_chunk_sent.send(
-            self._session, self._ctx, TraceRequestChunkSentParams(method, url, chunk)
-        )
+    async def send_request_start(self, method: str, url: URL, headers: CIMultiDict[str]) -> None:
+        if signal := self._config.on_request_start:
+            params = TraceRequestStartParams(method, url, headers)
+            await signal.send(self._session, self._ctx, params)
+
+    async def send_request_chunk_sent(
+        self, method: str, url: URL, chunk: bytes | bytearray | memoryview
+    ) -> None:
+        if signal := self._config.on_request_chunk_sent:
+            params = TraceRequestChunkSentParams(method, url, bytes(chunk))
+            await signal.send(self._session, self._ctx, params)
 
     async def send_response_chunk_received(self, method: str, url: URL, chunk: bytes) -> None:
-        await self._config.on_response_chunk_received.send(
-            self._session, self._ctx, TraceResponseChunkReceivedParams(method, url, chunk)
-        )
+        if signal := self._config.on_response_chunk_received:
+            params = TraceResponseChunkReceivedParams(method, url, chunk)
+            await signal.send(self._session, self._ctx, params)
 
     async def send_request_end(
         self, method: str, url: URL, headers: CIMultiDict[str], response: ClientResponse
     ) -> None:
-        await self._config.on_request_end.send(
-            self._session, self._ctx, TraceRequestEndParams(method, url, headers, response)
-        )
+        if signal := self._config.on_request_end:
+            params = TraceRequestEndParams(method, url, headers, response)
+            await signal.send(self._session, self._ctx, params)
 
     async def send_request_exception(
         self, method: str, url: URL, headers: CIMultiDict[str], exception: BaseException
     ) -> None:
-        await self._config.on_request_exception.send(
-            self._session, self._ctx, TraceRequestExceptionParams(method, url, headers, exception)
-        )
+        if signal := self._config.on_request_exception:
+            params = TraceRequestExceptionParams(method, url, headers, exception)
+            await signal.send(self._session, self._ctx, params)
 
     async def send_request_redirect(
         self, method: str, url: URL, headers: CIMultiDict[str], response: ClientResponse
     ) -> None:
-        await self._config.on_request_redirect.send(
-            self._session, self._ctx, TraceRequestRedirectParams(method, url, headers, response)
-        )
+        if signal := self._config.on_request_redirect:
+            params = TraceRequestRedirectParams(method, url, headers, response)
+            await signal.send(self._session, self._ctx, params)
 
     async def send_request_headers(self, method: str, url: URL, headers: CIMultiDict[str]) -> None:
-        await self._config.on_request_headers_sent.send(
-            self._session, self._ctx, TraceRequestHeadersSentParams(method, url, headers)
-        )
+        if signal := self._config.on_request_headers_sent:
+            params = TraceRequestHeadersSentParams(method, url, headers)
+            await signal.send(self._session, self._ctx, params)
 
     async def send_connection_queued_start(self) -> None:
-        await self._config.on_connection_queued_start.send(
-            self._session, self._ctx, TraceConnectionQueuedStartParams()
-        )
+        if signal := self._config.on_connection_queued_start:
+            await signal.send(self._session, self._ctx, TraceConnectionQueuedStartParams())
 
     async def send_connection_queued_end(self) -> None:
-        await self._config.on_connection_queued_end.send(
-            self._session, self._ctx, TraceConnectionQueuedEndParams()
-        )
+        if signal := self._config.on_connection_queued_end:
+            await signal.send(self._session, self._ctx, TraceConnectionQueuedEndParams())
 
     async def send_connection_create_start(self) -> None:
-        await self._config.on_connection_create_start.send(
-            self._session, self._ctx, TraceConnectionCreateStartParams()
-        )
+        if signal := self._config.on_connection_create_start:
+            await signal.send(self._session, self._ctx, TraceConnectionCreateStartParams())
 
     async def send_connection_create_end(self) -> None:
-        await self._config.on_connection_create_end.send(
-            self._session, self._ctx, TraceConnectionCreateEndParams()
-        )
+        if signal := self._config.on_connection_create_end:
+            await signal.send(self._session, self._ctx, TraceConnectionCreateEndParams())
 
     async def send_connection_reuseconn(self) -> None:
-        await self._config.on_connection_reuseconn.send(
-            self._session, self._ctx, TraceConnectionReuseconnParams()
-        )
+        if signal := self._config.on_connection_reuseconn:
+            await signal.send(self._session, self._ctx, TraceConnectionReuseconnParams())
 
     async def send_dns_resolvehost_start(self, host: str) -> None:
-        await self._config.on_dns_resolvehost_start.send(
-            self._session, self._ctx, TraceDnsResolveHostStartParams(host)
-        )
+        if signal := self._config.on_dns_resolvehost_start:
+            await signal.send(self._session, self._ctx, TraceDnsResolveHostStartParams(host))
 
     async def send_dns_resolvehost_end(self, host: str) -> None:
-        await self._config.on_dns_resolvehost_end.send(
-            self._session, self._ctx, TraceDnsResolveHostEndParams(host)
-        )
+        if signal := self._config.on_dns_resolvehost_end:
+            await signal.send(self._session, self._ctx, TraceDnsResolveHostEndParams(host))
 
     async def send_dns_cache_hit(self, host: str) -> None:
-        await self._config.on_dns_cache_hit.send(
-            self._session, self._ctx, TraceDnsCacheHitParams(host)
-        )
+        if signal := self._config.on_dns_cache_hit:
+            await signal.send(self._session, self._ctx, TraceDnsCacheHitParams(host))
 
     async def send_dns_cache_miss(self, host: str) -> None:
-        await self._config.on_dns_cache_miss.send(
-            self._session, self._ctx, TraceDnsCacheMissParams(host)
-        )
+        if signal := self._config.on_dns_cache_miss:
+            await signal.send(self._session, self._ctx, TraceDnsCacheMissParams(host))
+
+
+# -- per-chunk tracing of a response body -------------------------------------------
+
+
+class _TracedStreamReader(StreamReader):
+    """A body whose every read fires ``on_response_chunk_received``.
+
+    Only the public readers are wrapped, and none of them calls another
+    wrapped one, so each piece fires exactly once. ``iter_any``,
+    ``iter_chunks``, ``readline`` and line iteration go through them.
+    """
+
+    _trace_method: str
+    _trace_url: URL
+    _traces: list[Trace]
+
+    async def _fire(self, chunk: bytes) -> bytes:
+        if chunk:
+            for trace in self._traces:
+                await trace.send_response_chunk_received(self._trace_method, self._trace_url, chunk)
+        return chunk
+
+    async def readany(self) -> bytes:
+        return await self._fire(await super().readany())
+
+    async def read(self, n: int = -1) -> bytes:
+        if n >= 0:
+            return await self._fire(await super().read(n))
+        blocks = []
+        while block := await self.readany():  # fires per block, not once for the body
+            blocks.append(block)
+        return b"".join(blocks)
+
+    async def readexactly(self, n: int) -> bytes:
+        return await self._fire(await super().readexactly(n))
+
+    async def readuntil(self, separator: bytes = b"\n", max_size: int | None = None) -> bytes:
+        return await self._fire(await super().readuntil(separator, max_size))
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        data, end = await super().readchunk()
+        return await self._fire(data), end
+
+    async def _read_up_to(self, n: int) -> bytes:
+        return await self._fire(await super()._read_up_to(n))
+
+
+def trace_body(stream: StreamReader, method: str, url: URL, traces: list[Trace]) -> None:
+    """Make ``stream`` fire ``on_response_chunk_received`` for what readers take.
+
+    The protocol may already have fed it, so the live object is re-classed
+    (its buffer and identity stay); untraced bodies keep the plain class and
+    pay nothing. The shared empty body is left alone: it has no chunks.
+    """
+    if stream is EMPTY_PAYLOAD or type(stream) is not StreamReader:
+        return
+    if not any(trace.listens_to_chunks for trace in traces):
+        return
+    stream.__class__ = _TracedStreamReader
+    assert isinstance(stream, _TracedStreamReader)
+    stream._trace_method = method
+    stream._trace_url = url
+    stream._traces = traces

@@ -33,7 +33,8 @@ from typing import Any
 from servers import Endpoint, WaitressThread
 
 # A URL that is not on loopback: any left after localize() would leave the box.
-_PUBLIC_URL = re.compile(r"\b(?:https?|wss?)://(?!127\.0\.0\.1[:/])[\w.-]+")
+# ("localhost" too is loopback: cookie examples need a name, the jar refuses IPs.)
+_PUBLIC_URL = re.compile(r"\b(?:https?|wss?)://(?!(?:127\.0\.0\.1|localhost)[:/])[\w.-]+")
 _IMPORT = re.compile(r"^(?P<indent>[ \t]*)import aiohttp[ \t]*$", re.MULTILINE)
 _FROM_IMPORT = re.compile(
     r"^(?P<indent>[ \t]*)from aiohttp(?P<sub>(?:\.\w+)*) import ", re.MULTILINE

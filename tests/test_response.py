@@ -22,6 +22,7 @@ from multidict import CIMultiDictProxy
 from servers import (
     Endpoint,
     ReadRequest,
+    ScriptedConnection,
     ScriptedServer,
     Send,
     SendSlowly,
@@ -516,3 +517,19 @@ async def test_corrupt_coding_is_payload_error(scripted_server: ScriptedServer) 
     async with get(scripted_server.url("/")) as resp:
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
+
+
+async def test_read_after_early_release_raises(scripted_server: ScriptedServer) -> None:
+    """release() before the body arrived: a later read fails fast, never hangs."""
+    async def handler(conn: ScriptedConnection) -> None:
+        await conn.read_request()
+        await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await conn.hang()
+    scripted_server.serve(handler)
+    async with aiohttp.ClientSession() as session:
+        resp = await session.get(scripted_server.url("/"))
+        resp.release()
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await asyncio.wait_for(resp.read(), 5)
+        assert isinstance(session.connector, aiohttp.BaseConnector)
+        assert session.connector.stats()["in_use"] == 0
