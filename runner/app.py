@@ -53,8 +53,6 @@ class RunResult:
 def make_session(job: JobFile) -> client.ClientSession:
     """The one shared session of a run, configured from ``job.session``."""
     spec = job.session
-    if spec.proxy is not None:
-        raise NotImplementedError("proxies in job files are not supported yet")
     connector = client.TCPConnector(
         limit=job.limits.concurrency,  # the engine enforces it first; this is a backstop
         ssl=None if spec.verify_tls else False,
@@ -65,6 +63,7 @@ def make_session(job: JobFile) -> client.ClientSession:
         connector=connector,
         cookies=dict(spec.cookies) or None,
         auth=auth,
+        proxy=spec.proxy,
         timeout=client.ClientTimeout(total=None),  # each request carries its own
         trace_configs=[timing_trace_config()],
     )
