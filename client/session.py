@@ -9,29 +9,30 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
-from types import SimpleNamespace, TracebackType
+from types import TracebackType
 from typing import Any
 
 from multidict import CIMultiDict
 from yarl import URL
 
 from . import exchange
+from .awaitables import RequestContextManager, SessionRequestContextManager
 from .connector import BaseConnector
 from .cookiejar import AbstractCookieJar, CookieJar, cookie_header
 from .exceptions import (
-    ClientPayloadError,
     TooManyRedirects,
     TotalTimeoutError,
 )
 from .formdata import FormData
 from .helpers import BasicAuth
+from .hops import REDIRECT_STATUSES, Hop, merge_headers, redirect_hop
 from .payload import JsonPayload, Payload, get_payload
-from .proxy import ProxyPolicy, ProxyRoute
+from .proxy import ProxyPolicy
 from .request import ClientRequest
 from .response import ClientResponse, HttpVersion, HttpVersion11
-from .serialize import check_header_name, check_header_value, check_method
+from .serialize import check_method
 from .tcp import TCPConnector
 from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, active, coerce_timeout
 from .tls import merge_ssl_args
@@ -51,9 +52,6 @@ from .ws_connect import connect as _ws_connect
 
 __all__ = ("ClientSession", "request")
 
-REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
-_CREDENTIAL_HEADERS = ("Authorization", "Cookie", "Proxy-Authorization")
-_BODY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding")
 RaiseForStatus = bool | Callable[[ClientResponse], Awaitable[None]]
 
 
@@ -100,7 +98,7 @@ class ClientSession:
         self._cookie_jar = cookie_jar if cookie_jar is not None else CookieJar()
         if cookies:
             self._cookie_jar.update_cookies(cookies)
-        self._default_headers = self._prepare_headers(None, headers)
+        self._default_headers = merge_headers(None, headers)
         self._skip_auto_headers = frozenset(h.lower() for h in skip_auto_headers or ())
         if auth is not None and not isinstance(auth, BasicAuth):
             raise TypeError("auth must be a BasicAuth")
@@ -195,30 +193,30 @@ class ClientSession:
 
     # -- verbs ---------------------------------------------------------------------
 
-    def request(self, method: str, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+    def request(self, method: str, url: StrOrURL, **kwargs: Any) -> RequestContextManager:
         """Start a request; await it, or use it with ``async with``."""
-        return _RequestContextManager(self._request(method, url, **kwargs))
+        return RequestContextManager(self._request(method, url, **kwargs))
 
-    def get(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+    def get(self, url: StrOrURL, **kwargs: Any) -> RequestContextManager:
         return self.request("GET", url, **kwargs)
 
-    def options(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+    def options(self, url: StrOrURL, **kwargs: Any) -> RequestContextManager:
         return self.request("OPTIONS", url, **kwargs)
 
-    def head(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+    def head(self, url: StrOrURL, **kwargs: Any) -> RequestContextManager:
         kwargs.setdefault("allow_redirects", False)  # aiohttp's default for HEAD
         return self.request("HEAD", url, **kwargs)
 
-    def post(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+    def post(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> RequestContextManager:
         return self.request("POST", url, data=data, **kwargs)
 
-    def put(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+    def put(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> RequestContextManager:
         return self.request("PUT", url, data=data, **kwargs)
 
-    def patch(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+    def patch(self, url: StrOrURL, *, data: Any = None, **kwargs: Any) -> RequestContextManager:
         return self.request("PATCH", url, data=data, **kwargs)
 
-    def delete(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+    def delete(self, url: StrOrURL, **kwargs: Any) -> RequestContextManager:
         return self.request("DELETE", url, **kwargs)
 
     def ws_connect(self, url: StrOrURL, **kwargs: Any) -> WSRequestContextManager:
@@ -273,7 +271,7 @@ class ClientSession:
         method = check_method(method).upper()
         url = build_url(str_or_url, self._base_url, params, self._allowed_schemes(upgrade))
         auth, url = self._pick_auth(url, auth)
-        user_headers = self._prepare_headers(self._default_headers, headers)
+        user_headers = merge_headers(self._default_headers, headers)
         if auth is not None and "Authorization" in user_headers:
             raise ValueError(
                 "Cannot combine AUTHORIZATION header with AUTH argument or credentials "
@@ -291,7 +289,7 @@ class ClientSession:
             )
         traces = self._make_traces(trace_request_ctx)
         skip = self._skip_auto_headers | frozenset(h.lower() for h in skip_auto_headers or ())
-        hop = _Hop(method, url, user_headers, body, auth, cookies, route)
+        hop = Hop(method, url, user_headers, body, auth, cookies, route)
         for trace in traces:
             await trace.send_request_start(method, url, user_headers)
         loop = asyncio.get_running_loop()
@@ -339,7 +337,7 @@ class ClientSession:
 
     async def _follow(
         self,
-        hop: _Hop,
+        hop: Hop,
         skip: frozenset[str],
         ssl_setting: Any,
         server_hostname: str | None,
@@ -406,30 +404,7 @@ class ClientSession:
             resp.release()
             if len(history) > max_redirects:
                 raise TooManyRedirects(history[0].request_info, tuple(history))
-            self._redirect(hop, resp.status, target)
-
-    def _redirect(self, hop: _Hop, status: int, target: URL) -> None:
-        """Rewrite the next hop per RFC 9110 §15.4 and aiohttp's method rules."""
-        if (status == 303 and hop.method != "HEAD") or (
-            status in (301, 302) and hop.method == "POST"
-        ):
-            hop.method = "GET"
-            hop.body = None
-            for name in _BODY_HEADERS:
-                hop.headers.popall(name, None)
-        elif hop.body is not None and hop.body.consumed:
-            raise ClientPayloadError(
-                "Cannot follow redirect with a consumed request body; "
-                "pass allow_redirects=False or a replayable body"
-            )
-        if not same_origin(hop.url, target):
-            # Credentials are bound to the origin: strip every instance, for the
-            # rest of the chain (security.md D1, RED-01/02).
-            for name in _CREDENTIAL_HEADERS:
-                hop.headers.popall(name, None)
-            hop.cookies = None
-            hop.auth = None
-        hop.url = target
+            redirect_hop(hop, resp.status, target)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -479,27 +454,6 @@ class ClientSession:
             return self._auth, url
         return None, url
 
-    @staticmethod
-    def _prepare_headers(defaults: CIMultiDict[str] | None, headers: Any) -> CIMultiDict[str]:
-        """Defaults overridden by name; repeated names within ``headers`` kept."""
-        result: CIMultiDict[str] = CIMultiDict(defaults) if defaults else CIMultiDict()
-        if not headers:
-            return result
-        items = headers.items() if isinstance(headers, Mapping) else headers
-        added: set[str] = set()
-        for name, value in items:
-            name = str(name)
-            value = str(value)
-            check_header_name(name)
-            check_header_value(value)
-            key = name.lower()
-            if key in added:
-                result.add(name, value)
-            else:
-                result[name] = value
-                added.add(key)
-        return result
-
     def _build_body(self, data: Any, json: Any) -> Payload | None:
         if json is not None:
             return JsonPayload(json, dumps=self._json_serialize)
@@ -513,7 +467,7 @@ class ClientSession:
             return FormData(data)()
         return get_payload(data)
 
-    def _hop_headers(self, hop: _Hop) -> CIMultiDict[str]:
+    def _hop_headers(self, hop: Hop) -> CIMultiDict[str]:
         headers = CIMultiDict(hop.headers)
         auth = hop.auth
         if auth is None and self._trust_env and "Authorization" not in headers:
@@ -526,7 +480,7 @@ class ClientSession:
             headers["Cookie"] = f"{existing}; {cookie_value}" if existing else cookie_value
         return headers
 
-    def _cookie_value(self, hop: _Hop) -> str:
+    def _cookie_value(self, hop: Hop) -> str:
         jar = self._cookie_jar
         if not hop.cookies and not len(jar):
             return ""  # the common case: nothing to send, skip the filter
@@ -569,7 +523,7 @@ class ClientSession:
             await rule(resp)
 
     @staticmethod
-    async def _trace_exception(traces: list[Trace], hop: _Hop, exc: BaseException) -> None:
+    async def _trace_exception(traces: list[Trace], hop: Hop, exc: BaseException) -> None:
         for trace in traces:
             await trace.send_request_exception(hop.method, hop.url, hop.headers, exc)
 
@@ -603,113 +557,13 @@ class ClientSession:
             _warnings.warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
 
 
-class _Hop(SimpleNamespace):
-    """The parts of a request that change from one redirect hop to the next."""
-
-    method: str
-    url: URL
-    headers: CIMultiDict[str]
-    body: Payload | None
-    auth: BasicAuth | None
-    cookies: Any
-    proxy: ProxyRoute | None  # the explicit proxy (request's or session's), if any
-
-    def __init__(
-        self,
-        method: str,
-        url: URL,
-        headers: CIMultiDict[str],
-        body: Payload | None,
-        auth: BasicAuth | None,
-        cookies: Any,
-        proxy: ProxyRoute | None = None,
-    ) -> None:
-        super().__init__(
-            method=method,
-            url=url,
-            headers=headers,
-            body=body,
-            auth=auth,
-            cookies=cookies,
-            proxy=proxy,
-        )
-
-
-class _RequestContextManager(Coroutine[Any, Any, ClientResponse]):
-    """Both awaitable and an async context manager, as aiohttp's request objects."""
-
-    __slots__ = ("_coro", "_resp")
-
-    def __init__(self, coro: Coroutine[Any, Any, ClientResponse]) -> None:
-        self._coro = coro
-        self._resp: ClientResponse | None = None
-
-    def send(self, arg: Any) -> Any:
-        return self._coro.send(arg)
-
-    def throw(self, *args: Any) -> Any:
-        return self._coro.throw(*args)
-
-    def close(self) -> None:
-        self._coro.close()
-
-    def __await__(self) -> Generator[Any, None, ClientResponse]:
-        return self._coro.__await__()
-
-    async def __aenter__(self) -> ClientResponse:
-        self._resp = await self._coro
-        return await self._resp.__aenter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._resp is not None
-        await self._resp.__aexit__(exc_type, exc, tb)
-
-
-class _SessionRequestContextManager:
-    """``client.request(...)``: a one-shot session closed with its response."""
-
-    def __init__(self, coro: Coroutine[Any, Any, ClientResponse], session: ClientSession) -> None:
-        self._coro = coro
-        self._session = session
-        self._resp: ClientResponse | None = None
-
-    def __await__(self) -> Generator[Any, None, ClientResponse]:
-        return self._await().__await__()
-
-    async def _await(self) -> ClientResponse:
-        try:
-            resp = await self._coro
-            await resp.read()
-            return resp
-        finally:
-            await self._session.close()
-
-    async def __aenter__(self) -> ClientResponse:
-        try:
-            self._resp = await self._coro
-        except BaseException:
-            await self._session.close()
-            raise
-        return self._resp
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._resp is not None
-        self._resp.release()
-        await self._session.close()
-
-
 def request(
     method: str,
     url: StrOrURL,
     *,
     connector: BaseConnector | None = None,
     **kwargs: Any,
-) -> _SessionRequestContextManager:
+) -> SessionRequestContextManager:
     """A single request on a throwaway session (``TCPConnector(force_close=True)``)."""
     session_keys = {
         "cookies",
@@ -725,4 +579,4 @@ def request(
     if "timeout" in session_kwargs and not isinstance(session_kwargs["timeout"], ClientTimeout):
         kwargs["timeout"] = session_kwargs.pop("timeout")
     session = ClientSession(connector=connector or TCPConnector(force_close=True), **session_kwargs)
-    return _SessionRequestContextManager(session._request(method, url, **kwargs), session)
+    return SessionRequestContextManager(session._request(method, url, **kwargs), session)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
 from . import ws_handshake
+from .awaitables import AwaitableContext
 from .exceptions import WSServerHandshakeError
 from .websocket import ClientWebSocketResponse
 from .ws_extensions import FrameGuard
@@ -144,30 +145,10 @@ def _ws_timeout(timeout: object, receive_timeout: float | None) -> ClientWSTimeo
     return ws_timeout
 
 
-class WSRequestContextManager(Coroutine[Any, Any, ClientWebSocketResponse]):
+class WSRequestContextManager(AwaitableContext[ClientWebSocketResponse]):
     """What ``ws_connect`` returns: awaitable, and an ``async with`` that closes the websocket."""
 
-    __slots__ = ("_coro", "_ws")
-
-    def __init__(self, coro: Coroutine[Any, Any, ClientWebSocketResponse]) -> None:
-        self._coro = coro
-        self._ws: ClientWebSocketResponse | None = None
-
-    def send(self, arg: Any) -> Any:
-        return self._coro.send(arg)
-
-    def throw(self, *args: Any) -> Any:
-        return self._coro.throw(*args)
-
-    def close(self) -> None:
-        self._coro.close()
-
-    def __await__(self) -> Generator[Any, None, ClientWebSocketResponse]:
-        return self._coro.__await__()
-
-    async def __aenter__(self) -> ClientWebSocketResponse:
-        self._ws = await self._coro
-        return self._ws
+    __slots__ = ()
 
     async def __aexit__(
         self,
@@ -175,5 +156,5 @@ class WSRequestContextManager(Coroutine[Any, Any, ClientWebSocketResponse]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._ws is not None
-        await self._ws.close()
+        assert self._result is not None
+        await self._result.close()
