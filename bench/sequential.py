@@ -53,8 +53,10 @@ def main() -> None:
         base = medians.get("aiohttp")
         for name, rate in medians.items():
             ratio = f" ({rate / base:.2f}x aiohttp)" if base else ""
-            print(f"{name:16s} {rate:8.0f} req/s{ratio}   rounds: "
-                  + ", ".join(f"{r:.0f}" for r in results[name]))
+            print(
+                f"{name:16s} {rate:8.0f} req/s{ratio}   rounds: "
+                + ", ".join(f"{r:.0f}" for r in results[name])
+            )
     finally:
         server.terminate()
         server.wait()

@@ -29,7 +29,7 @@ class _Handler(asyncio.Protocol):
         self._buffer += data
         count = self._buffer.count(b"\r\n\r\n")
         if count:
-            self._buffer = self._buffer[self._buffer.rindex(b"\r\n\r\n") + 4:]
+            self._buffer = self._buffer[self._buffer.rindex(b"\r\n\r\n") + 4 :]
             self._transport.write(RESPONSE * count)
 
 

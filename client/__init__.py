@@ -6,6 +6,9 @@ unchanged. Built on httptools (llhttp), multidict, yarl and aiodns.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from .address_policy import AddressPolicy, ClientConnectorBlockedError, deny_private
 from .connection import ConnectionKey
 from .connector import BaseConnector
 from .cookiejar import AbstractCookieJar, CookieJar, DummyCookieJar
@@ -84,15 +87,27 @@ from .tracing import (
     TraceRequestStartParams,
     TraceResponseChunkReceivedParams,
 )
-from .websocket import ClientWebSocketResponse
 from .ws_models import ClientWSTimeout, WebSocketError, WSCloseCode, WSMessage, WSMsgType
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .websocket import ClientWebSocketResponse
+
+
+def __getattr__(name: str) -> Any:
+    # Websockets load wsproto and h11 (~15 ms): only on first use, not with `import client`.
+    if name == "ClientWebSocketResponse":
+        from .websocket import ClientWebSocketResponse
+
+        return ClientWebSocketResponse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Plain sorted() order (tests/test_seed_examples.py), not ruff's isort-style order.
 __all__ = (  # noqa: RUF022
     "AbstractCookieJar",
     "AbstractResolver",
+    "AddressPolicy",
     "AsyncIterablePayload",
     "AsyncResolver",
     "BaseConnector",
@@ -100,6 +115,7 @@ __all__ = (  # noqa: RUF022
     "BytesPayload",
     "ClientConnectionError",
     "ClientConnectionResetError",
+    "ClientConnectorBlockedError",
     "ClientConnectorCertificateError",
     "ClientConnectorDNSError",
     "ClientConnectorError",
@@ -180,6 +196,7 @@ __all__ = (  # noqa: RUF022
     "WSServerHandshakeError",
     "WebSocketError",
     "__version__",
+    "deny_private",
     "encode_basic_auth",
     "get_payload",
     "request",

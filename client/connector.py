@@ -11,6 +11,10 @@ Pool rules, decided synchronously (no await between a check and its update):
 * Waiters are served first-come first-served across all hosts.
 * An idle connection past ``keepalive_timeout`` is closed, at checkout or by
   one sweep timer.
+* Ours: with a ``limit``, idle sockets count towards it too: when in-use plus
+  idle would pass ``limit``, the least recently used idle socket is closed, so
+  a crawl of many hosts never holds more than ``limit`` sockets open
+  (security.md C9, LIM-07). aiohttp keeps every idle socket until it expires.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class BaseConnector(Releaser):
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._idle: dict[ConnectionKey, list[Connection]] = {}
+        self._idle_lru: dict[Connection, None] = {}  # every idle connection, oldest first
         self._acquired: set[Connection] = set()
         self._in_use = 0  # acquired connections plus dials in progress
         self._in_use_per_key: dict[ConnectionKey, int] = {}
@@ -131,6 +136,7 @@ class BaseConnector(Releaser):
             if conn is not None:  # queued, then handed a pooled socket (aiohttp traces it too)
                 return await self._reused(conn, traces)
         self._reserve(key)
+        self._trim_idle()
         try:
             if traces:
                 for trace in traces:
@@ -169,6 +175,7 @@ class BaseConnector(Releaser):
         now = asyncio.get_running_loop().time()
         while stack:
             conn = stack.pop()  # LIFO: the freshest socket
+            self._idle_lru.pop(conn, None)
             if conn.is_reusable() and not conn.has_expired(now, self._keepalive_timeout):
                 if not stack:
                     del self._idle[key]
@@ -292,6 +299,8 @@ class BaseConnector(Releaser):
             loop = asyncio.get_running_loop()
             conn.idle_since = loop.time()
             self._idle.setdefault(conn.key, []).append(conn)
+            self._idle_lru[conn] = None
+            self._trim_idle()
             self._arm_sweep(loop)
         else:
             if conn.state is not ConnState.CLOSED:
@@ -300,7 +309,22 @@ class BaseConnector(Releaser):
             self._track_close(conn.protocol)
         self._wake_next()
 
+    def _trim_idle(self) -> None:
+        """Close least recently used idle sockets while in-use plus idle exceeds ``limit``."""
+        lru = self._idle_lru
+        while self._limit and lru and self._in_use + len(lru) > self._limit:
+            conn = next(iter(lru))
+            del lru[conn]
+            stack = self._idle[conn.key]
+            stack.remove(conn)
+            if not stack:
+                del self._idle[conn.key]
+            conn.state = ConnState.CLOSED
+            conn.protocol.close()
+            self._track_close(conn.protocol)
+
     def _forget(self, conn: Connection) -> None:
+        self._idle_lru.pop(conn, None)
         stack = self._idle.get(conn.key)
         if stack is not None:
             with suppress(ValueError):
@@ -329,6 +353,7 @@ class BaseConnector(Releaser):
                 if conn.is_reusable() and not conn.has_expired(now, self._keepalive_timeout):
                     keep.append(conn)
                 else:
+                    self._idle_lru.pop(conn, None)
                     conn.state = ConnState.CLOSED
                     conn.protocol.close()
                     self._track_close(conn.protocol)
@@ -356,6 +381,7 @@ class BaseConnector(Releaser):
             self._sweep_timer = None
         conns = [c for stack in self._idle.values() for c in stack] + list(self._acquired)
         self._idle.clear()
+        self._idle_lru.clear()
         for conn in self._acquired:
             self._unreserve(conn.key)  # closed below: its slot is free (stats() says 0)
         self._acquired.clear()

@@ -273,7 +273,10 @@ class ResponseCodec:
     def _new_head(self) -> None:
         self._parser: HttpResponseParser | None = None
         self._line_start = 0  # in _buf: where the current (partial) line begins
-        self._n_lines = 0  # complete lines in _buf
+        self._n_lines = 0  # complete field lines so far
+        self._head_len = 0  # head bytes consumed before _buf's current contents ended
+        self._status_end = 0  # in _buf: just past the status line's LF, once complete
+        self._status_match: re.Match[bytes] | None = None
         self._status_ok = False
         self._raw: list[tuple[bytes, bytes]] = []
         self._hdrs_done = False
@@ -328,28 +331,38 @@ class ResponseCodec:
                 self._parse_head(head)
                 self._finish_head(match, out)
                 return idx + 4
+        # A head in pieces: _buf keeps only the status line and the unfinished
+        # line (llhttp holds the parsed fields), so memory stays under twice the
+        # block limit however the bytes are cut (LIM-01).
         buf = self._buf
         old = len(buf)
-        piece = memoryview(data)[pos : pos + self._max_block - old]  # no extra copy
+        piece = memoryview(data)[pos : pos + self._max_block - self._head_len]  # no copy
         buf += piece
-        idx = buf.find(_TERMINATOR, max(0, old - 3))
         if self._parser is None:
             self._parser = HttpResponseParser(self._callbacks)
-        if idx < 0:
-            self._check_partial(old)
+        end = self._check_partial(old)
+        if end < 0:
+            self._head_len += len(piece)
             self._parse_head(piece)
+            self._compact()
             return pos + len(piece)
-        head = bytes(buf[: idx + 4])
+        used = end - old  # the head ends inside this piece
+        self._parse_head(piece[:used])
+        status = self._status_match
         self._buf = bytearray()
-        match = self._check_head(head)
-        self._parse_head(head[old:])
-        self._finish_head(match, out)
-        return pos + idx + 4 - old
+        self._head_len = 0
+        if status is None:  # cannot happen: the end is only seen after the status line
+            raise BadStatusLine("incomplete status line")
+        self._finish_head(status, out)
+        return pos + used
 
-    def _check_partial(self, old: int) -> None:
-        """Bound an incomplete head before llhttp sees the new bytes (LIM-01):
-        every line the bytes from ``old`` on complete, and the partial last one,
-        so the verdict never depends on segmentation (aiohttp CVE-2026-54277).
+    def _check_partial(self, old: int) -> int:
+        """Bound a head arriving in pieces before llhttp sees the new bytes (LIM-01).
+
+        Checks every line the bytes from ``old`` on complete, and the partial
+        last one, so the verdict never depends on segmentation (aiohttp
+        CVE-2026-54277).  Returns the offset just past the empty line that ends
+        the head, or -1 while it is incomplete.
         """
         buf = self._buf
         start = self._line_start
@@ -358,7 +371,11 @@ class ResponseCodec:
             if start == 0:
                 if buf[nl - 1 : nl] != b"\r":
                     raise BadStatusLine("status line not terminated by CRLF")
-                self._check_status_line(bytes(buf[: nl - 1]))
+                self._status_match = self._check_status_line(bytes(buf[: nl - 1]))
+                self._status_end = nl + 1
+            elif nl - start == 1 and buf[start] == 0x0D:  # CR LF alone: the end
+                _check_len(self._head_len + nl + 1 - old, self._max_block, "response head")
+                return nl + 1
             else:
                 _check_len(nl - start - 1, self._max_field, "header field")
                 self._n_lines += 1
@@ -374,7 +391,17 @@ class ResponseCodec:
                 raise BadStatusLine(f"not an HTTP/1.x status line: {prefix!r}")
         else:
             _check_len(len(buf) - start - 1, self._max_field, "header field")  # CR?
-        _check_len(len(buf) + 1, self._max_block, "response head")  # not complete yet
+        # Not complete yet, so the head will be longer than what has come so far.
+        _check_len(self._head_len + len(buf) - old + 1, self._max_block, "response head")
+        return -1
+
+    def _compact(self) -> None:
+        """Drop the field lines already checked (and parsed), keep the status line."""
+        cut = self._status_end
+        if self._line_start > cut:
+            buf = self._buf
+            self._buf = buf[:cut] + buf[self._line_start :]
+            self._line_start = cut
 
     def _check_status_line(self, line: bytes) -> re.Match[bytes]:
         _check_len(len(line), self._max_line, "status line")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 from .decoders import make_decoder
 from .exceptions import (
@@ -75,8 +76,8 @@ class ResponseProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # No isinstance check: uvloop's transports do not subclass asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -203,6 +204,10 @@ class ResponseProtocol(asyncio.Protocol):
     def mark_unreusable(self) -> None:
         """Close after this exchange (e.g. a request body was left unsent)."""
         self._unreusable = True
+        if not self._in_exchange:
+            # The response already ended and the socket went back to the pool idle;
+            # the peer may still expect the unsent body: close it now (PARSE-11).
+            self.close()
 
     def continue_waiter(self) -> asyncio.Future[None] | None:
         return self._continue_waiter

@@ -15,16 +15,23 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypedDict
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .helpers import check_host, is_ip_address
 
-try:
+if TYPE_CHECKING:
     import aiodns
 
-    _HAS_AIODNS = True
-except ImportError:  # pragma: no cover - aiodns is a hard dependency
-    _HAS_AIODNS = False
+# aiodns (and pycares under it) is imported on the first lookup, not with the
+# package: ~10 ms of `import client` that IP-literal and Unix-socket users never need.
+_HAS_AIODNS = find_spec("aiodns") is not None
+
+
+def _aiodns() -> Any:
+    import aiodns
+
+    return aiodns
 
 __all__ = (
     "AbstractResolver",
@@ -144,7 +151,7 @@ def _gaierror_from(exc: Exception, host: str) -> socket.gaierror:
     """Map an ``aiodns.error.DNSError`` to the ``gaierror`` getaddrinfo would raise."""
     code = exc.args[0] if exc.args else None
     msg = str(exc.args[1]) if len(exc.args) > 1 else "DNS lookup failed"
-    err = aiodns.error
+    err = _aiodns().error
     if code in (err.ARES_ENOTFOUND, err.ARES_ENONAME, err.ARES_ENODATA):
         eai = socket.EAI_NONAME
     elif code in (err.ARES_ETIMEOUT, err.ARES_ESERVFAIL, err.ARES_ECONNREFUSED, err.ARES_EREFUSED):
@@ -181,7 +188,7 @@ class AsyncResolver(AbstractResolver):
         if self._closed:
             raise RuntimeError("resolver is closed")
         if self._resolver is None:
-            self._resolver = aiodns.DNSResolver(
+            self._resolver = _aiodns().DNSResolver(
                 nameservers=self._nameservers, loop=loop, **self._kwargs
             )
             self._loop = loop
@@ -213,7 +220,7 @@ class AsyncResolver(AbstractResolver):
             result = await channel.getaddrinfo(
                 host, family=family, port=port, type=socket.SOCK_STREAM, flags=_AI_ADDRCONFIG
             )
-        except aiodns.error.DNSError as exc:
+        except _aiodns().error.DNSError as exc:
             raise _gaierror_from(exc, host) from exc
         hosts: list[ResolveResult] = []
         ttl: int | None = None

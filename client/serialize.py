@@ -98,14 +98,24 @@ def encode_request_head(
     except (KeyError, TypeError):
         raise ValueError(f"unsupported HTTP version {version!r}: only 1.0 and 1.1") from None
     parts = [method, " ", target, version_line]
-    token, bad_value = _TOKEN.fullmatch, _BAD_VALUE.search
     for name, value in headers:
-        if not isinstance(name, str) or token(name) is None:
-            check_header_name(name)  # raises with the message
-        if not isinstance(value, str) or bad_value(value) is not None:
-            check_header_value(value)
         parts += (name, ": ", value, "\r\n")
     parts.append("\r\n")
+    names, values = parts[4:-1:4], parts[6:-1:4]
+    # Hot path: one regex over all names and one over all values, not two per field
+    # (concatenated tokens are a token, so only empty names need a separate look).
+    try:
+        valid = not names or (
+            all(names)
+            and _TOKEN.fullmatch("".join(names)) is not None
+            and _BAD_VALUE.search("".join(values)) is None
+        )
+    except TypeError:  # a non-str name or value
+        valid = False
+    if not valid:
+        for name, value in zip(names, values, strict=True):
+            check_header_name(name)  # raises with the offending field's message
+            check_header_value(value)
     return "".join(parts).encode("utf-8")
 
 

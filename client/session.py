@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 from yarl import URL
@@ -47,8 +47,9 @@ from .urls import (
     same_origin,
     to_url,
 )
-from .ws_connect import WSRequestContextManager
-from .ws_connect import connect as _ws_connect
+
+if TYPE_CHECKING:
+    from .ws_connect import WSRequestContextManager
 
 __all__ = ("ClientSession", "request")
 
@@ -107,7 +108,10 @@ class ClientSession:
         self._json_serialize = json_serialize
         self._request_class = request_class
         self._response_class = response_class
-        self._version = version
+        if tuple(version) not in ((1, 0), (1, 1)):
+            # Refused here, before any connection is opened (security.md REQ-01).
+            raise ValueError(f"unsupported HTTP version {version!r}: only 1.0 and 1.1")
+        self._version = HttpVersion(*version)
         self._raise_for_status = raise_for_status
         if timeout is ... or timeout is None:  # aiohttp: None means the default too
             self._timeout = DEFAULT_TIMEOUT
@@ -221,6 +225,10 @@ class ClientSession:
 
     def ws_connect(self, url: StrOrURL, **kwargs: Any) -> WSRequestContextManager:
         """Open a websocket; await it, or use it with ``async with`` (``ws_connect.connect``)."""
+        # Imported here: wsproto and h11 cost ~15 ms of `import client` otherwise.
+        from .ws_connect import WSRequestContextManager
+        from .ws_connect import connect as _ws_connect
+
         return WSRequestContextManager(_ws_connect(self, url, **kwargs))
 
     # -- the request pipeline ----------------------------------------------------------

@@ -226,14 +226,6 @@ class StreamReader:
 
     # -- reading side --------------------------------------------------------
 
-    def _ready(self) -> bool:
-        """Data buffered (decoding one step if needed)."""
-        if self._buffer:
-            return True
-        if self._decoder is not None:
-            return self._decode_step()
-        return False
-
     def _done(self) -> bool:
         return self._eof and (self._decoder is None or (self._flushed and self._pending is None))
 
@@ -253,7 +245,12 @@ class StreamReader:
         while True:
             if self._exception is not None:
                 raise self._exception
-            if self._ready():
+            if self._buffer:
+                return True
+            if self._decoder is not None and self._decode_step():
+                # Decoding costs CPU, not I/O: let other tasks run between pieces
+                # so that a decompression bomb cannot stall the loop (security.md C4).
+                await asyncio.sleep(0)
                 return True
             if self._done():
                 return False
@@ -357,15 +354,24 @@ class StreamReader:
         return data, False
 
     def read_nowait(self, n: int = -1) -> bytes:
-        """What is buffered right now, without waiting."""
+        """What is buffered right now, without waiting.
+
+        Decodes at most about ``2 * limit`` bytes more: compressed bytes
+        pending in a bomb are not "buffered" (security.md C4).
+        """
         if self._exception is not None:
             raise self._exception
         if self._waiter is not None:
             raise RuntimeError("Called while some coroutine is waiting for incoming data.")
         blocks: list[bytes] = []
-        while (n < 0 or n > 0) and self._ready():
+        taken = 0
+        while n != 0 and (
+            self._buffer
+            or (self._decoder is not None and taken < self._high_water and self._decode_step())
+        ):
             block = self._take(n)
             blocks.append(block)
+            taken += len(block)
             if n > 0:
                 n -= len(block)
         return b"".join(blocks)

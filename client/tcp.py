@@ -1,9 +1,10 @@
 """``TCPConnector`` and ``UnixConnector``: the only code that opens sockets.
 
-Dialing is resolve (DNS cache, one lookup in flight per host) → connect to
-each address in turn under ``sock_connect`` → TLS inside ``create_connection``
-→ fingerprint check. OS and TLS errors become aiohttp's connector errors here,
-once, with the original as ``__cause__``.
+Dialing is resolve (DNS cache, one lookup in flight per host) → the address
+policy, if any, on each numeric address → connect to each allowed address in
+turn under ``sock_connect`` → TLS inside ``create_connection`` → fingerprint
+check. OS and TLS errors become aiohttp's connector errors here, once, with the
+original as ``__cause__``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import ssl
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 
+from .address_policy import AddressCheck, permitted, refuse_proxy
 from .connection import ConnectionKey
 from .connector import BaseConnector, protocol_factory
 from .exceptions import (
@@ -39,7 +41,12 @@ __all__ = ("TCPConnector", "UnixConnector")
 
 
 class TCPConnector(BaseConnector):
-    """Connections over TCP (and TLS), with aiohttp's options and defaults."""
+    """Connections over TCP (and TLS), with aiohttp's options and defaults.
+
+    ``address_policy`` is ours: ``(numeric address, port) -> allowed``, e.g.
+    ``client.deny_private()``, checked on the exact address each socket connects
+    to (see ``client.address_policy``); with a policy, proxies are refused.
+    """
 
     def __init__(
         self,
@@ -63,6 +70,7 @@ class TCPConnector(BaseConnector):
         happy_eyeballs_delay: float | None = 0.25,
         interleave: int | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        address_policy: AddressCheck | None = None,
     ) -> None:
         super().__init__(
             keepalive_timeout=keepalive_timeout,
@@ -82,6 +90,12 @@ class TCPConnector(BaseConnector):
         self._resolver_owner = resolver is None
         self._family = family
         self._local_addr = local_addr
+        self._address_policy = address_policy
+
+    @property
+    def address_policy(self) -> AddressCheck | None:
+        """The address policy every dial is checked against (``None``: any address)."""
+        return self._address_policy
 
     @property
     def ssl(self) -> Any:
@@ -114,9 +128,15 @@ class TCPConnector(BaseConnector):
             # A pin on plain HTTP (or after an https->http redirect) fails closed,
             # before any byte is sent: there is no certificate to check (TLS-03).
             raise ServerFingerprintMismatch(setting.fingerprint, b"", key.host, key.port or 0)
+        policy = self._address_policy
         if key.proxy is not None:
+            if policy is not None:
+                raise refuse_proxy(key)  # the proxy, not us, picks the address (SSRF-01)
             return await dial_via_proxy(self, key, timeout, traces)
         addresses = await self._resolve(key, traces)
+        if policy is not None:
+            # Checked here, on the numeric addresses create_connection gets (SSRF-03).
+            addresses = permitted(policy, key, addresses)
         ssl_context = context_for(setting, self._ssl) if key.is_ssl else None
         sni = (key.server_hostname or key.host.rstrip(".")) if ssl_context is not None else None
         last_error: BaseException | None = None

@@ -11,7 +11,7 @@ A job file (version 1)::
 
     version: 1
     session:  {headers: {...}, cookies: {...}, auth: {user: u, password: "${TOKEN}"},
-               proxy: http://proxy:3128, verify_tls: true}
+               proxy: http://proxy:3128, verify_tls: true, deny_private: false}
     limits:   {concurrency: 100, per_host: 6, rate_per_host: 5.0}
     timeout:  {total: 30, connect: 10, sock_read: 15, sock_connect: null}
     retry:    {attempts: 3, backoff: 0.5, max_backoff: 30, on_status: [429, 5xx]}
@@ -49,6 +49,11 @@ Rules worth knowing (each violation is an error with ``file:line:col``):
   give their cartesian product, at most 10,000,000 URLs per file).
 * Invalid lines of a ``urls_file`` do not fail the load: they are yielded as
   ``RequestSpec`` with ``error`` set and their ``file:line`` as ``source``.
+* ``session.deny_private: true`` (for crawls of untrusted links) refuses to
+  connect to loopback, private, link-local (cloud metadata), shared, reserved
+  and multicast addresses, checked on the address actually connected to at
+  every redirect hop; such requests fail with error kind ``blocked_address``.
+  It cannot be combined with ``proxy`` (the proxy would pick the address).
 * Inheritance: built-in defaults < ``defaults:`` < the entry's own keys;
   headers merge over ``session.headers`` (case-insensitive) and params over
   ``defaults.params``; ``timeout``/``retry`` in an entry override single fields

@@ -138,6 +138,8 @@ def _overrides(ctx: Ctx, mapping: Map, path: str, values: dict[str, Any]) -> Req
         save=values.get("save"),
         timeout=tuple(values.get("timeout", {}).items()),
         retry=tuple(values.get("retry", {}).items()),
+        extract=values.get("extract"),
+        follow=values.get("follow"),
     )
 
 

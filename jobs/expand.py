@@ -20,6 +20,10 @@ from typing import BinaryIO
 
 from jobs.checks import check_url
 from jobs.model import (
+    TITLE_FIELD,
+    ExtractBlock,
+    Extractor,
+    Fields,
     JobFile,
     Location,
     Pairs,
@@ -79,7 +83,25 @@ def resolve_options(job: JobFile, request: Request) -> RequestOptions:
         timeout=replace(job.timeout, **dict(mine.timeout)) if mine.timeout else job.timeout,
         retry=replace(job.retry, **dict(mine.retry)) if mine.retry else job.retry,
         save=mine.save or job.output.save,
+        extract=merge_extract(defaults.extract, mine.extract),
+        follow=(mine.follow if mine.follow is not None else defaults.follow) or None,
     )
+
+
+def merge_extract(*blocks: ExtractBlock | None) -> Fields:
+    """The built-in ``title`` field, then each ``extract:`` block laid over the last."""
+    fields: dict[str, Extractor] = {"title": TITLE_FIELD}
+    for block in blocks:
+        if block is None:
+            continue
+        if not block.inherit:
+            fields.clear()
+        for name, extractor in block.fields:
+            if extractor is None:
+                fields.pop(name, None)
+            else:
+                fields[name] = extractor
+    return tuple(fields.items())
 
 
 def merge_pairs(base: Pairs, over: Pairs, *, fold_case: bool) -> Pairs:

@@ -126,6 +126,14 @@ class SessionSpec:
     auth: Auth | None = None
     proxy: str | None = None
     verify_tls: bool = True
+    # Refuse loopback/private/link-local/reserved addresses, at every hop (SSRF).
+    deny_private: bool = False
+
+    def __post_init__(self) -> None:
+        _require(
+            not (self.deny_private and self.proxy),
+            "SessionSpec.deny_private cannot be enforced through a proxy",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,59 @@ class DataBody:
 Body: TypeAlias = JsonBody | DataBody
 
 
+ExtractKind: TypeAlias = Literal["css", "xpath", "json", "regex", "header", "title"]
+
+
+@dataclass(frozen=True, slots=True)
+class Extractor:
+    """How to get one value out of a response (the ``jobs.extract`` syntax).
+
+    ``expr`` is the CSS selector, XPath, JMESPath expression, regular
+    expression or header name, checked (compiled) when the job is loaded.
+    ``kind="title"`` is the built-in page title, read from the first bytes
+    of HTML responses. ``attr`` reads an element's attribute instead of its
+    text; ``all`` gives every match as a list; post-steps run in the order
+    strip, absolute, to.
+    """
+
+    kind: ExtractKind
+    expr: str
+    attr: str | None = None
+    all: bool = False
+    strip: bool = True
+    absolute: bool = False  # resolve against the final URL (or the page's <base href>)
+    to: Literal["int", "float"] | None = None
+
+
+Fields: TypeAlias = tuple[tuple[str, Extractor], ...]
+TITLE_FIELD = Extractor("title", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractBlock:
+    """An ``extract:`` mapping as written: fields to set, ``None`` to drop one.
+
+    ``inherit=False`` (``extract: false``) starts from no fields at all, not
+    even the built-in ``title``.
+    """
+
+    fields: tuple[tuple[str, Extractor | None], ...] = ()
+    inherit: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """``follow:``: links found by ``rule`` become new requests of the job.
+
+    A chain started by one request fetches at most ``max_pages`` pages, the
+    first included; ``same_host`` keeps it on the page's host.
+    """
+
+    rule: Extractor
+    max_pages: int = 100
+    same_host: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class RequestDefaults:
     """The job's ``defaults:`` section, with built-in values for what it omits."""
@@ -155,6 +216,8 @@ class RequestDefaults:
     expect: frozenset[int] = STATUS_2XX
     follow_redirects: bool = True
     max_redirects: int = 10
+    extract: ExtractBlock | None = None
+    follow: Follow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +239,8 @@ class RequestOverrides:
     save: SaveMode | None = None
     timeout: tuple[tuple[str, float | None], ...] = ()
     retry: tuple[tuple[str, Any], ...] = ()
+    extract: ExtractBlock | None = None
+    follow: Follow | Literal[False] | None = None  # False: ``follow: false`` drops the default
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +262,8 @@ class RequestOptions:
     timeout: TimeoutSpec
     retry: RetryPolicy
     save: SaveMode
+    extract: Fields = ()  # what to pull from the response (``data`` in the record)
+    follow: Follow | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from jobs import convert as cv
+from jobs import extract
 from jobs.checks import check_credential
 from jobs.model import (
     Auth,
@@ -34,17 +35,22 @@ from jobs.scalars import (
     get_str,
     nullable,
 )
-from jobs.yamlsafe import Map, Node, Scalar
+from jobs.yamlsafe import Map, Node, Scalar, child_path
 
 # Where a key belongs when it is written in the wrong section.
 ELSEWHERE = {
     **dict.fromkeys(("concurrency", "per_host", "rate_per_host"), "under 'limits:'"),
-    **dict.fromkeys(("cookies", "auth", "proxy", "verify_tls"), "under 'session:'"),
+    **dict.fromkeys(
+        ("cookies", "auth", "proxy", "verify_tls", "deny_private"), "under 'session:'"
+    ),
     **dict.fromkeys(("jsonl", "bodies", "max_body"), "under 'output:'"),
     **dict.fromkeys(("attempts", "backoff", "max_backoff", "on_status"), "under 'retry:'"),
     **dict.fromkeys(("total", "connect", "sock_read", "sock_connect"), "under 'timeout:'"),
     **dict.fromkeys(
-        ("method", "follow_redirects", "max_redirects", "expect", "params", "json", "data"),
+        (
+            "method", "follow_redirects", "max_redirects", "expect", "params", "json", "data",
+            "extract",
+        ),
         "under 'defaults:' (or in a request)",
     ),
     **dict.fromkeys(("url", "urls_file", "range", "name"), "in a 'requests:' entry"),
@@ -98,6 +104,8 @@ REQUEST_DEFAULTS: dict[str, Converter[Any]] = {
     "expect": cv.status_set,
     "follow_redirects": get_bool,
     "max_redirects": cv.max_redirects,
+    "extract": extract.block,
+    "follow": extract.follow,
 }
 
 
@@ -158,8 +166,18 @@ def session(ctx: Ctx, node: Node, path: str) -> SessionSpec:
         "auth": _auth,
         "proxy": nullable(_proxy),
         "verify_tls": get_bool,
+        "deny_private": get_bool,
     }
-    return SessionSpec(**section(ctx, node, path, spec))
+    values = section(ctx, node, path, spec)
+    if values.get("deny_private") and values.get("proxy"):
+        # The proxy resolves and dials the target: no address check could see it.
+        key_node = as_map(ctx, node, path).entries["deny_private"][0]
+        raise ctx.error(
+            key_node,
+            child_path(path, "deny_private"),
+            "deny_private cannot be enforced through a proxy; remove 'proxy' or 'deny_private'",
+        )
+    return SessionSpec(**values)
 
 
 def _auth(ctx: Ctx, node: Node, path: str) -> Auth:
@@ -202,4 +220,6 @@ def defaults(ctx: Ctx, node: Node, path: str) -> RequestDefaults:
     body = body_of(ctx, mapping, path, values)
     values.pop("json", None)
     values.pop("data", None)
+    if values.get("follow") is False:
+        values.pop("follow")  # nothing to turn off at this level
     return RequestDefaults(body=body, **values)

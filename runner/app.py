@@ -20,6 +20,7 @@ import client
 from jobs import JobFile, count_requests, iter_requests
 
 from .engine import Engine
+from .extract import redact_data
 from .fetch import FetchSettings, timing_trace_config
 from .outcome import Outcome
 from .sinks.bodies import BodyStore
@@ -54,9 +55,13 @@ def make_session(job: JobFile) -> client.ClientSession:
     """The one shared session of a run, configured from ``job.session``."""
     spec = job.session
     connector = client.TCPConnector(
-        limit=job.limits.concurrency,  # the engine enforces it first; this is a backstop
+        # The engine keeps `concurrency` requests in flight; the connector's limit also
+        # caps idle sockets (in use + idle <= limit), so twice that keeps a socket per
+        # active host slot instead of closing and redialling on every host switch.
+        limit=2 * job.limits.concurrency,
         ssl=None if spec.verify_tls else False,
         ttl_dns_cache=60,
+        address_policy=client.deny_private() if spec.deny_private else None,
     )
     auth = client.BasicAuth(spec.auth.user, spec.auth.password) if spec.auth else None
     return client.ClientSession(
@@ -117,6 +122,7 @@ def _redacted(outcome: Outcome, job: JobFile) -> Outcome:
         final_url=mask(outcome.final_url) if outcome.final_url is not None else None,
         redirects=tuple((status, mask(url)) for status, url in outcome.redirects),
         error=replace(error, message=mask(error.message)) if error else None,
+        extra=redact_data(outcome.extra, mask) if outcome.extra else outcome.extra,
     )
 
 

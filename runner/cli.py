@@ -2,7 +2,7 @@
 
     fetchrun JOB.yaml [--concurrency N] [--per-host N] [--rate R]
                       [--output PATH|-] [--bodies DIR] [--validate] [--dry-run]
-                      [--quiet] [--verbose]
+                      [--quiet] [--verbose] [--no-uvloop]
     fetchrun URL...          quick use, no YAML
     fetchrun -               URLs on standard input, one a line
     fetchrun demo            the built-in local demo site and sample_jobs/demo.yaml
@@ -13,15 +13,18 @@ Exit codes: see ``runner.app``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jobs import JobError, JobFile, iter_requests, job_from_urls, load_job
+if TYPE_CHECKING:
+    import asyncio
 
-from .app import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, RunOptions, run_job
+    from jobs import JobFile
+
+    from .app import RunResult
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="list the requests, fetch none")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     parser.add_argument("--verbose", "-v", action="store_true", help="a line per request")
+    parser.add_argument(
+        "--no-uvloop",
+        action="store_true",
+        help="use asyncio's own event loop even when uvloop is installed",
+    )
     parser.add_argument("--version", action="version", version="fetchrun 0.1.0")
     return parser
 
@@ -48,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    # Imported once the arguments parse: `fetchrun --help` loads no client, no YAML.
+    from jobs import JobError
+
+    from .app import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, RunOptions, run_job
+
     if args.targets == ["demo"]:
         from .demo import run_demo
 
@@ -71,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         output=args.output, bodies=args.bodies, quiet=args.quiet, verbose=args.verbose
     )
     try:
-        result = asyncio.run(run_job(job, options))
+        result = _run(run_job(job, options), use_uvloop=not args.no_uvloop)
     except NotImplementedError as exc:
         print(f"fetchrun: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -83,7 +96,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result.exit_code
 
 
+def _run(coro: Coroutine[Any, Any, RunResult], *, use_uvloop: bool) -> RunResult:
+    """Run the job on uvloop when it is installed (the ``uvloop`` extra) and wanted."""
+    import asyncio
+    with asyncio.Runner(loop_factory=_uvloop_factory() if use_uvloop else None) as runner:
+        return runner.run(coro)
+
+
+def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def _load(targets: list[str]) -> JobFile:
+    from jobs import job_from_urls, load_job
+
     first = targets[0]
     if len(targets) == 1 and first.endswith((".yaml", ".yml")):
         return load_job(first)
@@ -111,6 +142,8 @@ def _apply_overrides(job: JobFile, args: argparse.Namespace) -> JobFile:
 
 
 def _dry_run(job: JobFile) -> int:
+    from jobs import iter_requests
+
     count = 0
     out = sys.stdout
     for spec in iter_requests(job):

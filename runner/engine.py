@@ -9,6 +9,9 @@
 * ``stop()`` (signals) stops scheduling; in-flight attempts get a short grace
   period, then are cancelled; what did not finish is not recorded, so a
   resumed run will do it again.
+* ``follow:`` links of a successful response become new requests in the same
+  host slots (same politeness), each URL at most once per run, at most
+  ``max_pages`` pages per chain started by one request of the job.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
+
+from yarl import URL
 
 import client
 from jobs import Limits, RequestSpec
@@ -31,6 +37,14 @@ from .slots import HostSlots
 
 FetchFn = Callable[[client.ClientSession, RequestSpec, FetchSettings], Awaitable[Attempt]]
 SleepFn = Callable[[float], Awaitable[None]]
+MAX_SEEN = 1_000_000  # URLs remembered for follow de-duplication (~100 MB at most)
+
+
+@dataclass(slots=True)
+class _Chain:
+    """Pages fetched or queued so far in one ``follow:`` chain."""
+
+    pages: int = 1
 
 
 @dataclass(slots=True)
@@ -40,6 +54,9 @@ class _Work:
     attempt: int = 0
     waited: float = 0.0
     last: Attempt = field(default_factory=Attempt)
+    page: int = 1  # position in its follow chain (1: a request of the job itself)
+    chain: _Chain | None = None
+    via: str | None = None  # the page whose link this is
 
 
 class Engine:
@@ -80,6 +97,7 @@ class Engine:
         self._bug: BaseException | None = None  # a task's exception, raised by run()
         self._wake: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._seen: set[str] = set()  # follow targets and follow-enabled job URLs
 
     def __repr__(self) -> str:
         return (
@@ -90,6 +108,11 @@ class Engine:
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    def add(self, spec: RequestSpec) -> None:
+        """Queue one more request while running (ignored once stopping)."""
+        if not self._stopping:
+            self._push(_Work(spec, _now_iso()))
 
     def stop(self) -> None:
         """Stop scheduling new attempts (idempotent; safe from a signal handler)."""
@@ -124,11 +147,43 @@ class Engine:
             if spec is None:
                 self._exhausted = True
                 return
-            work = _Work(spec, _now_iso())
-            if not spec.valid:
-                self._emit_invalid(work)
-                continue
-            slots.push(_host_key(spec.url), work)
+            if spec.options.follow is not None and spec.valid:
+                self._mark_seen(_link_key(spec.url))
+            self._push(_Work(spec, _now_iso()), poke=False)
+
+    def _push(self, work: _Work, *, poke: bool = True) -> None:
+        if not work.spec.valid:
+            self._emit_invalid(work)
+            return
+        self._slots.push(_host_key(work.spec.url), work)
+        if poke:
+            self._poke()
+
+    # -- follow ------------------------------------------------------------------------
+
+    def _follow(self, work: _Work) -> None:
+        """Queue the links found by the request's ``follow:`` rule, within its chain."""
+        follow = work.spec.options.follow
+        found = work.last.extraction
+        if follow is None or found is None or not found.links or self._stopping:
+            return
+        chain = work.chain or _Chain()
+        page_url = work.last.final_url or work.spec.url
+        self._mark_seen(_link_key(page_url))
+        for link in found.links:
+            if chain.pages >= follow.max_pages:
+                break
+            if self._mark_seen(link):
+                chain.pages += 1
+                spec = replace(work.spec, url=link, vars=())
+                self._push(_Work(spec, _now_iso(), page=work.page + 1, chain=chain, via=page_url))
+
+    def _mark_seen(self, url: str) -> bool:
+        """True if *url* is new (and now remembered)."""
+        if url in self._seen or len(self._seen) >= MAX_SEEN:
+            return False
+        self._seen.add(url)
+        return True
 
     # -- one attempt -----------------------------------------------------------------
 
@@ -171,6 +226,11 @@ class Engine:
     def _emit(self, work: _Work) -> None:
         spec, result = work.spec, work.last
         ok = result.error is None and result.status in spec.options.expect
+        extra: dict[str, Any] = {}
+        if result.extraction is not None:
+            extra = result.extraction.record_fields()
+        if work.via is not None:
+            extra["follow"] = {"page": work.page, "from": work.via}
         self._on_outcome(
             Outcome(
                 url=spec.url,
@@ -192,8 +252,11 @@ class Engine:
                 sha256=result.sha256,
                 body_path=result.body_path,
                 retries_waited=work.waited,
+                extra=extra,
             )
         )
+        if ok:
+            self._follow(work)
 
     def _emit_invalid(self, work: _Work) -> None:
         spec = work.spec
@@ -252,6 +315,14 @@ def _host_key(url: str) -> str:
     """The politeness key: host and port, lower-case, without credentials."""
     netloc = urlsplit(url).netloc.lower()
     return netloc.rpartition("@")[2]
+
+
+def _link_key(url: str) -> str:
+    """A URL as follow links are written (yarl-normalised, no fragment)."""
+    try:
+        return str(URL(url).with_fragment(None))
+    except ValueError:
+        return url
 
 
 def _now_iso() -> str:

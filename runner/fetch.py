@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import client
 from jobs import DataBody, JsonBody, RequestSpec, SaveMode
 
+from .extract import Extraction, Tap, open_tap
 from .outcome import ErrorInfo, Timings
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Attempt:
     error: ErrorInfo | None = None
     retry_after: str | None = None
     timings: Timings = field(default_factory=Timings)
+    extraction: Extraction | None = None  # ``extract:`` / ``follow:`` results
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ async def fetch_attempt(
     attempt = Attempt()
     ttfb: float | None = None
     sink: BodySink | None = None
+    tap: Tap | None = None
     try:
         async with session.request(
             spec.method, spec.url, **request_kwargs(spec, clock)
@@ -137,7 +140,9 @@ async def fetch_attempt(
             if _wants_body(settings, spec, expected):
                 assert settings.store is not None
                 sink = settings.store.open(spec.method, spec.url)
-            await _read_body(resp, settings.max_body, sink, attempt)
+            if expected:  # data comes from the responses that count, like saved bodies
+                tap = open_tap(spec.options, resp.headers, resp.content_length)
+            await _read_body(resp, settings.max_body, sink, attempt, tap)
             if sink is not None:
                 attempt.body_path = str(await sink.commit())
                 sink = None
@@ -147,6 +152,7 @@ async def fetch_attempt(
         raise
     except Exception as exc:  # every per-request failure becomes a value
         attempt.error = classify(exc)
+        tap = None  # no data from a body that did not arrive whole
         if isinstance(exc, client.TooManyRedirects):
             attempt.redirects = tuple((r.status, str(r.url)) for r in exc.history)
         if sink is not None:
@@ -157,6 +163,8 @@ async def fetch_attempt(
         ttfb=ttfb,
         total=time.perf_counter() - started,
     )
+    if tap is not None:  # after the timings: extraction is not network time
+        attempt.extraction = await tap.finish(attempt.final_url or spec.url)
     return attempt
 
 
@@ -168,7 +176,11 @@ def _wants_body(settings: FetchSettings, spec: RequestSpec, expected: bool) -> b
 
 
 async def _read_body(
-    resp: client.ClientResponse, max_body: int | None, sink: BodySink | None, attempt: Attempt
+    resp: client.ClientResponse,
+    max_body: int | None,
+    sink: BodySink | None,
+    attempt: Attempt,
+    tap: Tap | None = None,
 ) -> None:
     declared = resp.content_length
     if max_body is not None and declared is not None and declared > max_body:
@@ -180,6 +192,8 @@ async def _read_body(
         if max_body is not None and size > max_body:
             raise BodyTooLarge(f"body exceeds max_body {max_body} bytes")
         digest.update(chunk)
+        if tap is not None:
+            tap.feed(chunk)
         if sink is not None:
             await sink.write(chunk)
     attempt.size = size
@@ -200,6 +214,7 @@ def _kind(exc: BaseException) -> str:
         (asyncio.TimeoutError, "timeout"),
         ((client.ClientSSLError, client.ServerFingerprintMismatch), "tls"),
         (client.ClientConnectorDNSError, "dns"),
+        (client.ClientConnectorBlockedError, "blocked_address"),  # never retried
         (client.ClientConnectorError, "connect"),
         (client.TooManyRedirects, "too_many_redirects"),
         (client.RedirectClientError, "redirect"),

@@ -63,8 +63,14 @@ def localize(code: str, urls: Mapping[str, str]) -> str:
 def compile_seed(code: str, name: str) -> CodeType:
     """Compile seed code, allowing the doc fragments' top-level ``await``."""
     # dont_inherit: this module's `from __future__ import annotations` must not leak in.
+    # optimize=0: the seeds' own asserts are their checks, kept under `python -O` too.
     compiled: CodeType = compile(
-        code, f"<seed {name}>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True
+        code,
+        f"<seed {name}>",
+        "exec",
+        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+        dont_inherit=True,
+        optimize=0,
     )
     return compiled
 
@@ -118,6 +124,7 @@ class SeedRunner:
             "eval",
             flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
             dont_inherit=True,
+            optimize=0,
         )
         value = eval(compiled, {"__name__": "seed_expression", **names})
         if compiled.co_flags & inspect.CO_COROUTINE:

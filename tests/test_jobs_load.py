@@ -306,7 +306,8 @@ REQUEST_MISTAKES = [
     ),
     (
         "requests: [{url: https://x.com/, follow: no}]",
-        "2:34: requests[0].follow: unknown key 'follow' (did you mean 'follow_redirects'?)",
+        "2:42: requests[0].follow: must be a mapping like {css: 'a.next', max_pages: 10} "
+        "(for redirects, use follow_redirects)",
     ),
     (
         "requests: [{url: https://x.com/, name: no}]",

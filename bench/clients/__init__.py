@@ -1,0 +1,1 @@
+"""Minimal client scripts, one process per run: ``python -m bench.clients.NAME``."""
