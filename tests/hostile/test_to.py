@@ -205,3 +205,48 @@ async def test_TO_03_cancellation_is_never_swallowed(fault_server: FaultServer, 
             assert pool_stats(session)["in_use"] == 0
         fault_server.faults()
         await assert_pool_healthy(session, fault_server, closed=(), fresh=False)
+
+
+def test_TO_04_defences_hold_under_python_O(tmp_path: Any) -> None:
+    """Under ``python -O`` (asserts stripped) the defences still hold.
+
+    CI runs all of tests/hostile again under -O; this checks the product code
+    itself in an optimised interpreter: injection refused, limits enforced.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "o_mode.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "import client\n"
+        "from client.http1 import ResponseCodec\n"
+        "from client.exceptions import HttpProcessingError\n"
+        "assert sys.flags.optimize == 1 or print('not optimised') or sys.exit(3)\n"
+        "codec = ResponseCodec()\n"
+        "codec.start('GET')\n"
+        "try:\n"
+        "    codec.feed(b'HTTP/1.1 200 OK\\r\\nContent-Length: 4\\r\\n"
+        "Transfer-Encoding: chunked\\r\\n\\r\\n')\n"
+        "    sys.exit(4)\n"
+        "except HttpProcessingError:\n"
+        "    pass\n"
+        "async def main():\n"
+        "    async with client.ClientSession() as s:\n"
+        "        try:\n"
+        "            await s.get('http://127.0.0.1:9/', headers={'X': 'a\\r\\nY: b'})\n"
+        "        except ValueError:\n"
+        "            return 0\n"
+        "    return 5\n"
+        "sys.exit(asyncio.run(main()))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-O", str(script)],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
