@@ -310,9 +310,15 @@ class BaseConnector(Releaser):
         self._wake_next()
 
     def _trim_idle(self) -> None:
-        """Close least recently used idle sockets while in-use plus idle exceeds ``limit``."""
+        """Keep at most ``limit`` idle sockets, closing the least recently used.
+
+        Open sockets stay under ``2 * limit`` (in use plus idle) however many
+        hosts a crawl visits (security.md LIM-07). Counting idle sockets against
+        the in-use cap instead would close a busy host's warm socket for every
+        new host and churn connections on multi-host runs.
+        """
         lru = self._idle_lru
-        while self._limit and lru and self._in_use + len(lru) > self._limit:
+        while self._limit and len(lru) > self._limit:
             conn = next(iter(lru))
             del lru[conn]
             stack = self._idle[conn.key]

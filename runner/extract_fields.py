@@ -118,9 +118,13 @@ class Doc:
 
 
 def apply_fields(
-    doc: Doc | None, fields: Fields, too_large: str | None, content_type: str | None
+    doc: Doc | None, fields: Fields, refusal: str | None, content_type: str | None
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Values (and errors) of the body fields among *fields*, in order."""
+    """Values (and errors) of the body fields among *fields*, in order.
+
+    *refusal* (e.g. "too large") is the error of every body field when the
+    body was not kept.
+    """
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name, extractor in fields:
@@ -128,8 +132,8 @@ def apply_fields(
         if kinds is None:
             continue  # title and header fields are read elsewhere
         try:
-            if too_large is not None:
-                raise FieldError(too_large)
+            if refusal is not None:
+                raise FieldError(refusal)
             if doc is None or doc.kind not in kinds:
                 got = (content_type or "none")[:100]
                 raise FieldError(f"{extractor.kind} reads {_wanted(kinds)}; content type is {got}")

@@ -54,15 +54,22 @@ class TitleScan:
         if self.done:
             return
         if self._end < 0:
-            # Search the seam too: the tag may straddle two chunks.
-            tail = self._chunks[-1][-(len(_END_TAG) - 1) :] if self._chunks else b""
-            found = _title_end(tail + chunk[:TITLE_SCAN_BYTES] if tail else chunk)
-            if found >= 0:
-                self._end = self._size - len(tail) + found
+            self._end = self._find_end(chunk)
         self._chunks.append(chunk)
         self._size += len(chunk)
         enough = self._end >= 0 and self._size >= self._end + _MARGIN
         self.done = enough or self._size >= TITLE_SCAN_BYTES
+
+    def _find_end(self, chunk: bytes) -> int:
+        """The body offset of the first ``</title`` within the scan limit, or -1."""
+        limit = TITLE_SCAN_BYTES - self._size
+        if self._chunks:  # the tag may straddle two chunks
+            tail = self._chunks[-1][1 - len(_END_TAG) :]
+            found = _title_end(tail + chunk[: len(_END_TAG) - 1], 0, len(tail) + limit)
+            if found >= 0:
+                return self._size - len(tail) + found
+        found = _title_end(chunk, 0, limit)
+        return self._size + found if found >= 0 else -1
 
     async def result(self) -> str | None:
         """The title (None if there is none in the first ``TITLE_SCAN_BYTES``)."""
@@ -80,10 +87,10 @@ _parsers = threading.local()
 _batches = threading.local()
 
 
-def _title_end(data: bytes) -> int:
-    """Where the first ``</title`` (as usually written) starts, or -1."""
-    end = data.find(_END_TAG)
-    return end if end >= 0 else data.find(b"</TITLE")
+def _title_end(data: bytes, start: int, stop: int) -> int:
+    """Where the first ``</title`` (as usually written) starts in data[start:stop], or -1."""
+    end = data.find(_END_TAG, start, stop)
+    return end if end >= 0 else data.find(b"</TITLE", start, stop)
 
 
 def _batch_parse(data: bytes, end: int, charset: str | None) -> asyncio.Future[str | None]:

@@ -6,6 +6,7 @@ End-to-end runs against local sites are in test_scrape_e2e.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from textwrap import dedent
@@ -18,7 +19,7 @@ import runner.extract as rx
 from jobs import JobError, JobFile, RequestOptions, iter_requests, load_job_text
 from jobs.model import TITLE_FIELD, Extractor, Follow
 from runner.cli import main as cli_main
-from runner.extract import Extraction, open_tap, plan_for, redact_data
+from runner.extract import Extraction, Tap, open_tap, plan_for, redact_data
 from runner.extract_fields import MAX_FIELD_CHARS, Doc, follow_links
 from runner.extract_title import TITLE_SCAN_BYTES
 
@@ -77,6 +78,11 @@ async def extract(
 def must(result: Extraction | None) -> Extraction:
     assert result is not None
     return result
+
+
+def must_tap(tap: Tap | None) -> Tap:
+    assert tap is not None
+    return tap
 
 
 def problems(text: str) -> list[str]:
@@ -437,6 +443,14 @@ async def test_only_fitting_content_types_are_parsed() -> None:
     assert await extract(options("false"), SHOP) is None
 
 
+async def test_head_responses_give_headers_and_no_title() -> None:
+    assert await extract(options(defaults="method: HEAD"), b"", HTML) is None
+    opts = options("{etag: {header: ETag}, h: {css: h1}}", defaults="method: HEAD")
+    result = must(await extract(opts, b"", HTML, headers=(("ETag", "x"),)))
+    assert result.data == {"etag": "x", "h": None}
+    assert result.errors == {"h": "a HEAD response has no body"}
+
+
 async def test_invalid_json_is_a_field_error() -> None:
     opts = options("{a: {json: a}, b: {json: b, all: true}}")
     result = await extract(opts, b'{"a": 1', "application/json")
@@ -498,6 +512,31 @@ async def test_a_title_past_the_first_64_kib_is_not_read() -> None:
     early = b"<title>Early</title>" + b"<p>filler</p>" * 50_000
     result = await extract(options(), early)
     assert must(result).data == {"title": "Early"}
+
+
+async def test_titles_are_parsed_in_batches_each_to_its_own_response() -> None:
+    head: CIMultiDict[str] = CIMultiDict({"Content-Type": "text/html"})
+    taps = [must_tap(open_tap(options(), head, None)) for _ in range(40)]
+    for i, tap in enumerate(taps):
+        tap.feed(b"<!doctype html><title>page %d</title><p>x</p>" % i)
+    doomed = asyncio.ensure_future(taps[0].finish(PAGE_URL))
+    await asyncio.sleep(0)  # it is now waiting in the batch...
+    results = [asyncio.ensure_future(tap.finish(PAGE_URL)) for tap in taps[1:]]
+    doomed.cancel()  # ...and its cancellation must not break the others
+    done = await asyncio.gather(*results)
+    assert [r.data for r in done] == [{"title": f"page {i}"} for i in range(1, 40)]
+    assert doomed.cancelled()
+
+
+@pytest.mark.parametrize("split", [1, 3, 6, 7, 20, 21, 23, 26])
+async def test_a_title_end_split_across_chunks(split: int) -> None:
+    body = b"<html><title>Split here</title><p>after</p>"
+    head: CIMultiDict[str] = CIMultiDict({"Content-Type": HTML})
+    tap = open_tap(options(), head, None)
+    assert tap is not None
+    tap.feed(body[:split])
+    tap.feed(body[split:])
+    assert (await tap.finish(PAGE_URL)).data == {"title": "Split here"}
 
 
 # ------------------------------------------------------------------ limits
