@@ -54,6 +54,11 @@ Rules worth knowing (each violation is an error with ``file:line:col``):
   and multicast addresses, checked on the address actually connected to at
   every redirect hop; such requests fail with error kind ``blocked_address``.
   It cannot be combined with ``proxy`` (the proxy would pick the address).
+* ``extract:`` (in ``defaults:`` or an entry) names fields pulled from each
+  response (css, xpath, json/JMESPath, regex, header; post-steps strip,
+  ``to: int|float``, ``absolute``); selectors are compiled at load time, so a
+  bad one is reported with its position. ``follow:`` turns links found by a
+  selector into new requests of the job (bounded by ``max_pages``).
 * Inheritance: built-in defaults < ``defaults:`` < the entry's own keys;
   headers merge over ``session.headers`` (case-insensitive) and params over
   ``defaults.params``; ``timeout``/``retry`` in an entry override single fields

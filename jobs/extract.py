@@ -208,6 +208,10 @@ def _extractor(
         raise ctx.error(
             mapping.entries["text"][0], child_path(path, "text"), "use attr or text, not both"
         )
+    if values.get("text") is False and attr is None:
+        raise ctx.error(
+            mapping.entries["text"][0], child_path(path, "text"), "text: false needs an attr"
+        )
     if values.get("to") and values.get("absolute"):
         raise ctx.error(mapping, path, "'to' and 'absolute' do not mix (a URL is not a number)")
     extractor = Extractor(
@@ -222,13 +226,18 @@ def _extractor(
     return extractor, values
 
 
+def _is_off(node: Node) -> bool:
+    """``false`` or ``null``: turn an inherited setting off."""
+    return is_null(node) or (isinstance(node, Scalar) and node.plain and node.text == "false")
+
+
 def _skip(_ctx: Ctx, _node: Node, _path: str) -> None:
     return None  # source keys are read by ``_source``
 
 
 def block(ctx: Ctx, node: Node, path: str) -> ExtractBlock:
     """``extract:``: a mapping of field names to extractors; ``false``/``null`` drops all."""
-    if is_null(node) or (isinstance(node, Scalar) and node.plain and node.text == "false"):
+    if _is_off(node):
         return ExtractBlock(inherit=False)
     mapping = as_map(ctx, node, path, "a mapping of field names to extractors, or false")
     if len(mapping.entries) > MAX_FIELDS:
@@ -249,14 +258,14 @@ def block(ctx: Ctx, node: Node, path: str) -> ExtractBlock:
 
 
 def _field(ctx: Ctx, node: Node, path: str) -> Extractor | None:
-    if is_null(node) or (isinstance(node, Scalar) and node.plain and node.text == "false"):
+    if _is_off(node):
         return None  # drop an inherited field (or the built-in title)
     return _extractor(ctx, node, path, _OPTIONS)[0]
 
 
 def follow(ctx: Ctx, node: Node, path: str) -> Follow | Literal[False]:
     """``follow:``: a link selector plus ``max_pages`` / ``same_host``; false turns it off."""
-    if is_null(node) or (isinstance(node, Scalar) and node.plain and node.text == "false"):
+    if _is_off(node):
         return False
     if isinstance(node, Scalar):
         boolean = node.text.lower() in ("true", "yes", "no", "on", "off", "y", "n")

@@ -276,7 +276,9 @@ class BodyTap:
         for name, extractor in plan.fields:
             if extractor.kind == "header":
                 values = self._headers.get(extractor.expr, [])
-                data[name] = header_value(values, extractor, url)
+                data[name], error = header_value(values, extractor, url)
+                if error is not None:
+                    errors[name] = error
             elif name in body_data:
                 data[name] = body_data[name]
             elif extractor.kind == "title" and self._scan is not None:

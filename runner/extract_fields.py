@@ -160,11 +160,14 @@ def field_value(doc: Doc, extractor: Extractor) -> Any:
     return items[0] if items else None
 
 
-def header_value(values: list[str], extractor: Extractor, url: str) -> Any:
-    """A header field from the response's values of that header."""
+def header_value(values: list[str], extractor: Extractor, url: str) -> tuple[Any, str | None]:
+    """A header field from the response's values of that header: ``(value, error)``."""
     doc = Doc("text", b"", None, url)
-    items = [_post(v, extractor, doc) for v in values[:MAX_ITEMS]]
-    return items if extractor.all else (items[0] if items else None)
+    try:
+        items = [_post(v, extractor, doc) for v in values[:MAX_ITEMS]]
+    except FieldError as exc:
+        return ([] if extractor.all else None), str(exc)
+    return (items if extractor.all else (items[0] if items else None)), None
 
 
 def follow_links(doc: Doc | None, follow: Follow, url: str) -> tuple[str, ...]:
@@ -180,7 +183,10 @@ def follow_links(doc: Doc | None, follow: Follow, url: str) -> tuple[str, ...]:
     for item in found:
         if not isinstance(item, str):
             continue
-        link = URL(item)
+        try:
+            link = URL(item)
+        except ValueError:
+            continue
         if link.scheme not in ("http", "https") or not link.host:
             continue
         if follow.same_host and link.host != host:

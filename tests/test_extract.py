@@ -212,6 +212,13 @@ def test_option_mistakes_are_reported_together() -> None:
     ]
 
 
+def test_text_false_needs_an_attribute() -> None:
+    (problem,) = problems(
+        "version: 1\nrequests:\n  - url: http://a.test/\n    extract: {t: {css: a, text: false}}\n"
+    )
+    assert problem == "job.yaml:4:27: requests[0].extract.t.text: text: false needs an attr"
+
+
 def test_extract_at_the_top_level_says_where_it_belongs() -> None:
     (problem,) = problems("version: 1\nextract: {a: {css: p}}\nrequests: [http://a.test/]\n")
     assert problem == (
@@ -335,7 +342,8 @@ async def test_regex_first_group_whole_match_and_all() -> None:
 async def test_header_fields() -> None:
     opts = options(
         "{etag: {header: ETag}, links: {header: Link, all: true}, gone: {header: X-None},"
-        " size: {header: X-Size, to: int}, where: {header: X-Where, absolute: true}}"
+        " size: {header: X-Size, to: int}, where: {header: X-Where, absolute: true},"
+        " bad: {header: ETag, to: int}}"
     )
     headers = (("ETag", ' "v1" '), ("Link", "<a>"), ("Link", "<b>"), ("X-Size", "12"),
                ("X-Where", "/elsewhere"))  # fmt: skip
@@ -347,7 +355,9 @@ async def test_header_fields() -> None:
         "gone": None,
         "size": 12,
         "where": "http://shop.test/elsewhere",
+        "bad": None,
     }
+    assert result.errors == {"bad": "cannot convert '\"v1\"' to int"}
 
 
 async def test_conversions_and_errors_stay_per_field() -> None:

@@ -232,7 +232,9 @@ def test_waitress_thread_stops_cleanly() -> None:
         assert conn.getresponse().read()
         server.stop()
     assert threading.active_count() == before
-    with pytest.raises(ConnectionRefusedError):
+    # Refused, normally; any connect failure proves nothing serves the port
+    # (a loaded suite can also fail the connect locally, e.g. EADDRNOTAVAIL).
+    with pytest.raises(OSError):
         socket.create_connection((ep.host, ep.port), timeout=2).close()
 
 
