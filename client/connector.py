@@ -126,7 +126,8 @@ class BaseConnector(Releaser):
             raise RuntimeError("Connector is closed.")
         conn = self._take_idle(key)
         if conn is not None:
-            return await self._reused(conn, traces)
+            # Hot path (keep-alive reuse, no traces): no coroutine for _reused.
+            return await self._reused(conn, traces) if traces else conn
         loop = asyncio.get_running_loop()
         connect_limit = active(timeout.connect)
         deadline = loop.time() + connect_limit if connect_limit else None

@@ -34,6 +34,12 @@ USER_AGENT = f"Python/{sys.version_info[0]}.{sys.version_info[1]} fetchrun/{__ve
 _NO_BODY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"))
 # ...and a default Content-Type on these even without a body.
 _DEFAULT_CT_METHODS = frozenset(("POST", "PUT", "PATCH"))
+# (name, lowercased name for skip_auto_headers, value): lowercased once, not per request.
+_AUTO_HEADERS: tuple[tuple[str, str, str], ...] = (
+    ("Accept", "accept", "*/*"),
+    ("Accept-Encoding", "accept-encoding", ACCEPT_ENCODING),
+    ("User-Agent", "user-agent", USER_AGENT),
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 SSL_SCHEMES = frozenset(("https", "wss"))
 # Through a proxy these go in a CONNECT tunnel (RFC 6455 §4.1 for ws); http is forwarded.
@@ -115,12 +121,8 @@ class ClientRequest:
         headers = self.headers
         if "Host" not in headers and "host" not in skip:
             headers["Host"] = host_header(self.url)
-        for name, value in (
-            ("Accept", "*/*"),
-            ("Accept-Encoding", ACCEPT_ENCODING),
-            ("User-Agent", USER_AGENT),
-        ):
-            if name not in headers and name.lower() not in skip:
+        for name, lower, value in _AUTO_HEADERS:
+            if name not in headers and lower not in skip:
                 headers[name] = value
         body = self.body
         if "Content-Type" not in headers and "content-type" not in skip:

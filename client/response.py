@@ -46,6 +46,7 @@ class HttpVersion(NamedTuple):
 
 HttpVersion10 = HttpVersion(1, 0)
 HttpVersion11 = HttpVersion(1, 1)
+_VERSIONS: dict[tuple[int, int], HttpVersion] = {(1, 0): HttpVersion10, (1, 1): HttpVersion11}
 
 _JSON_RE = re.compile(r"^application/(?:[\w.+-]+?\+)?json")
 ERROR_BODY_SNIPPET = 2048
@@ -100,7 +101,8 @@ class ClientResponse:
     def _start(self, head: ResponseHead, stream: StreamReader, conn: Connection) -> None:
         self.status = head.status
         self.reason = head.reason
-        self.version = HttpVersion(*head.version)
+        # The two versions the parser yields share one instance each (no tuple per response).
+        self.version = _VERSIONS.get(head.version) or HttpVersion(*head.version)
         self._headers = CIMultiDictProxy(head.headers)
         self.raw_headers = head.raw_headers
         if self._traces:

@@ -37,8 +37,17 @@ LAST_CHUNK: Final = b"0\r\n\r\n"
 _VERSIONS: Final = {(1, 0): " HTTP/1.0\r\n", (1, 1): " HTTP/1.1\r\n"}
 
 
+# Methods known to be tokens: checked by a set lookup, not a regex, twice per request.
+_COMMON_METHODS: Final = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get", "head", "post")
+)
+
+
 def check_method(method: str) -> str:
     """Return ``method`` unchanged if it is an RFC 9110 token, else ValueError."""
+    # Exact str only: a str subclass could override __eq__/__hash__ to slip past the set.
+    if type(method) is str and method in _COMMON_METHODS:
+        return method
     if not isinstance(method, str) or _TOKEN.fullmatch(method) is None:
         raise ValueError(f"invalid HTTP method {method!r}: must be a non-empty token")
     return method

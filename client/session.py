@@ -286,7 +286,10 @@ class ClientSession:
                 "encoded in URL"
             )
         body = self._build_body(data, json)
-        ssl_setting = merge_ssl_args(ssl, verify_ssl, ssl_context, fingerprint)
+        if ssl is True and verify_ssl is None and ssl_context is None and fingerprint is None:
+            ssl_setting: Any = True  # the default: merge_ssl_args would return it unchanged
+        else:
+            ssl_setting = merge_ssl_args(ssl, verify_ssl, ssl_context, fingerprint)
         client_timeout = coerce_timeout(timeout, self._timeout)
         settings = self._read_settings(
             read_bufsize, auto_decompress, max_line_size, max_field_size, max_headers
@@ -296,7 +299,9 @@ class ClientSession:
                 settings.read_bufsize, settings.auto_decompress, settings.limits, upgrade=True
             )
         traces = self._make_traces(trace_request_ctx)
-        skip = self._skip_auto_headers | frozenset(h.lower() for h in skip_auto_headers or ())
+        skip = self._skip_auto_headers
+        if skip_auto_headers:  # the common case (none) builds no set at all
+            skip = skip | frozenset(h.lower() for h in skip_auto_headers)
         hop = Hop(method, url, user_headers, body, auth, cookies, route)
         for trace in traces:
             await trace.send_request_start(method, url, user_headers)
@@ -510,9 +515,17 @@ class ClientSession:
     def _new_response(
         self, req: ClientRequest, *, history: tuple[ClientResponse, ...], traces: list[Trace]
     ) -> ClientResponse:
-        extra: dict[str, Any] = {}
         if self._fallback_charset is not None:
-            extra["fallback_charset_resolver"] = self._fallback_charset
+            return self._response_class(
+                req.method,
+                req.original_url,
+                request_info=req.request_info,
+                history=history,
+                traces=traces or None,
+                session=self,
+                fallback_charset_resolver=self._fallback_charset,
+            )
+        # Per-response hot path: no kwargs dict to build and unpack.
         return self._response_class(
             req.method,
             req.original_url,
@@ -520,7 +533,6 @@ class ClientSession:
             history=history,
             traces=traces or None,
             session=self,
-            **extra,
         )
 
     async def _check_status(self, resp: ClientResponse, override: RaiseForStatus | None) -> None:

@@ -286,6 +286,14 @@ class StreamReader:
                 return b""
             return self._take(n)
         blocks: list[bytes] = []
+        if self._eof and self._decoder is None and self._exception is None:
+            # Hot path: a small body already complete, undecoded. Same steps as the
+            # loop below (every block through _take), without two _fill coroutines.
+            while self._buffer:
+                blocks.append(self._take(-1))
+            if self._exception is not None:  # set by a _take callback: as _fill would
+                raise self._exception
+            return b"".join(blocks)
         while await self._fill("read"):
             while self._buffer:
                 blocks.append(self._take(-1))
