@@ -11,11 +11,8 @@ No ``await``, no sockets, no clock.
 
 from __future__ import annotations
 
-import enum
 import re
-from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Final, TypeAlias
 
 from httptools import (
     HttpParserError,
@@ -34,6 +31,16 @@ from .exceptions import (
     LineTooLong,
     TransferEncodingError,
 )
+from .http1_events import (
+    CHUNK_END,
+    END,
+    ChunkEnd,
+    EndOfMessage,
+    Event,
+    InformationalHead,
+    Phase,
+    ResponseHead,
+)
 
 __all__ = [
     "CHUNK_END",
@@ -48,79 +55,12 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
-class ResponseHead:
-    """The final response's status line and header section.
-
-    ``chunked``/``content_length`` describe the headers as received (the codec
-    already applied the no-body rules: HEAD, 204, 304, upgrades).  ``upgrade``
-    is true for an accepted 101 and for a 2xx answer to CONNECT (a tunnel).
-    """
-
-    status: int
-    reason: str
-    version: tuple[int, int]
-    headers: CIMultiDict[str]
-    raw_headers: tuple[tuple[bytes, bytes], ...]
-    keep_alive: bool
-    upgrade: bool
-    chunked: bool
-    content_length: int | None
-
-
-@dataclass(slots=True)
-class InformationalHead:
-    """A 1xx response (other than an accepted 101) before the final one."""
-
-    status: int
-    headers: CIMultiDict[str]
-
-
-class EndOfMessage:
-    """Marks the end of the current response; use the :data:`END` singleton."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "END"
-
-
-END: Final = EndOfMessage()
-
-
-class ChunkEnd:
-    """Marks the end of one HTTP chunk (for ``iter_chunks``); see :data:`CHUNK_END`."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "CHUNK_END"
-
-
-CHUNK_END: Final = ChunkEnd()
-
-#: Body data is delivered as plain ``bytes`` objects.
-Event: TypeAlias = ResponseHead | InformationalHead | bytes | EndOfMessage | ChunkEnd
-
-
-class Phase(enum.Enum):
-    """Where the codec is in the current response."""
-
-    IDLE = "idle"  # no request armed
-    HEAD = "head"  # reading a status line and header section
-    BODY_LENGTH = "body-length"
-    BODY_CHUNKED = "body-chunked"
-    BODY_CLOSE = "body-until-close"
-    DONE = "done"  # END emitted
-    UPGRADED = "upgraded"  # END emitted; later bytes belong to another protocol
-    FAILED = "failed"  # a protocol error was raised
-
-
 _IDLE, _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _UPGRADED, _FAILED = Phase
 
 # RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ];
 # reason-phrase = *( HTAB / SP / VCHAR / obs-text ).  Only 1.0 and 1.1 are
 # HTTP/1 versions we speak (0.9 and "2.0" on an h1 connection are desync bait).
+
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: ([^\x00-\x08\n-\x1f\x7f]*))?\r\n")
 _STATUS_PREFIXES = (b"HTTP/1.1 ", b"HTTP/1.0 ")
 _TERMINATOR = b"\r\n\r\n"

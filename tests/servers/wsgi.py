@@ -63,6 +63,11 @@ class WaitressThread:
         # wasyncore is not thread-safe: close the socket map from inside its loop.
         # An empty map ends the loop, so run() returns and the thread exits.
         socket_map = self._server._map
-        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        try:
+            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        except OSError:
+            # The trigger pipe is already closed: the loop is tearing its map
+            # down by itself (a race seen under load); joining is all that's left.
+            pass
         self._thread.join(timeout=15)
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=15)

@@ -1,0 +1,93 @@
+"""The codec's vocabulary: what ``ResponseCodec.feed`` emits.
+
+A final response head, informational (1xx) heads, body data as plain
+``bytes``, chunk boundaries and the end of the message; plus the codec's
+``Phase``. Shared by the codec and the protocol that routes the events.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+from multidict import CIMultiDict
+
+__all__ = [
+    "CHUNK_END",
+    "END",
+    "ChunkEnd",
+    "EndOfMessage",
+    "Event",
+    "InformationalHead",
+    "Phase",
+    "ResponseHead",
+]
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    """The final response's status line and header section.
+
+    ``chunked``/``content_length`` describe the headers as received (the codec
+    already applied the no-body rules: HEAD, 204, 304, upgrades).  ``upgrade``
+    is true for an accepted 101 and for a 2xx answer to CONNECT (a tunnel).
+    """
+
+    status: int
+    reason: str
+    version: tuple[int, int]
+    headers: CIMultiDict[str]
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+    keep_alive: bool
+    upgrade: bool
+    chunked: bool
+    content_length: int | None
+
+
+@dataclass(slots=True)
+class InformationalHead:
+    """A 1xx response (other than an accepted 101) before the final one."""
+
+    status: int
+    headers: CIMultiDict[str]
+
+
+class EndOfMessage:
+    """Marks the end of the current response; use the :data:`END` singleton."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END: Final = EndOfMessage()
+
+
+class ChunkEnd:
+    """Marks the end of one HTTP chunk (for ``iter_chunks``); see :data:`CHUNK_END`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CHUNK_END"
+
+
+CHUNK_END: Final = ChunkEnd()
+
+#: Body data is delivered as plain ``bytes`` objects.
+Event: TypeAlias = ResponseHead | InformationalHead | bytes | EndOfMessage | ChunkEnd
+
+
+class Phase(enum.Enum):
+    """Where the codec is in the current response."""
+
+    IDLE = "idle"  # no request armed
+    HEAD = "head"  # reading a status line and header section
+    BODY_LENGTH = "body-length"
+    BODY_CHUNKED = "body-chunked"
+    BODY_CLOSE = "body-until-close"
+    DONE = "done"  # END emitted
+    UPGRADED = "upgraded"  # END emitted; later bytes belong to another protocol
+    FAILED = "failed"  # a protocol error was raised
