@@ -44,6 +44,31 @@ class ReadSettings:
     limits: tuple[int, int, int]
     upgrade: bool = False  # the request asks to switch protocols (ws_connect)
 
+    def override(
+        self,
+        read_bufsize: int | None,
+        auto_decompress: bool | None,
+        max_line_size: int | None,
+        max_field_size: int | None,
+        max_headers: int | None,
+    ) -> ReadSettings:
+        """A request's overrides over these (the session's); no copy when there are none."""
+        if (
+            read_bufsize is None
+            and auto_decompress is None
+            and not (max_line_size or max_field_size or max_headers)
+        ):
+            return self
+        return ReadSettings(
+            self.read_bufsize if read_bufsize is None else read_bufsize,
+            self.auto_decompress if auto_decompress is None else auto_decompress,
+            (
+                max_line_size or self.limits[0],
+                max_field_size or self.limits[1],
+                max_headers or self.limits[2],
+            ),
+        )
+
 
 async def send(
     connector: BaseConnector,

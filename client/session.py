@@ -291,7 +291,7 @@ class ClientSession:
         else:
             ssl_setting = merge_ssl_args(ssl, verify_ssl, ssl_context, fingerprint)
         client_timeout = coerce_timeout(timeout, self._timeout)
-        settings = self._read_settings(
+        settings = self._default_read_settings.override(
             read_bufsize, auto_decompress, max_line_size, max_field_size, max_headers
         )
         if upgrade:  # ws_connect: a 101 hands the socket over
@@ -420,31 +420,6 @@ class ClientSession:
             redirect_hop(hop, resp.status, target)
 
     # -- steps ---------------------------------------------------------------------------
-
-    def _read_settings(
-        self,
-        read_bufsize: int | None,
-        auto_decompress: bool | None,
-        max_line_size: int | None,
-        max_field_size: int | None,
-        max_headers: int | None,
-    ) -> exchange.ReadSettings:
-        """Per-request overrides over the session's; the common case is precomputed."""
-        if (
-            read_bufsize is None
-            and auto_decompress is None
-            and not (max_line_size or max_field_size or max_headers)
-        ):
-            return self._default_read_settings
-        return exchange.ReadSettings(
-            read_bufsize if read_bufsize is not None else self._read_bufsize,
-            self._auto_decompress if auto_decompress is None else auto_decompress,
-            (
-                max_line_size or self._limits[0],
-                max_field_size or self._limits[1],
-                max_headers or self._limits[2],
-            ),
-        )
 
     def _allowed_schemes(self, upgrade: bool = False) -> frozenset[str]:
         assert self._connector is not None
