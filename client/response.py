@@ -52,7 +52,10 @@ _JSON_RE = re.compile(r"^application/(?:[\w.+-]+?\+)?json")
 ERROR_BODY_SNIPPET = 2048
 
 
-def _default_charset(response: ClientResponse, body: bytes) -> str:
+CharsetResolver = Callable[["ClientResponse", bytes], str]
+
+
+def default_charset_resolver(response: ClientResponse, body: bytes) -> str:
     return "utf-8"
 
 
@@ -71,7 +74,7 @@ class ClientResponse:
         history: tuple[ClientResponse, ...] = (),
         traces: list[Trace] | None = None,
         session: Any = None,
-        fallback_charset_resolver: Callable[[ClientResponse, bytes], str] = _default_charset,
+        fallback_charset_resolver: CharsetResolver = default_charset_resolver,
     ) -> None:
         self.method = method
         self._real_url = url

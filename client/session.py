@@ -31,7 +31,7 @@ from .hops import REDIRECT_STATUSES, Hop, merge_headers, redirect_hop
 from .payload import JsonPayload, Payload, get_payload
 from .proxy import ProxyPolicy
 from .request import ClientRequest
-from .response import ClientResponse, HttpVersion, HttpVersion11
+from .response import ClientResponse, HttpVersion, HttpVersion11, default_charset_resolver
 from .serialize import check_method
 from .tcp import TCPConnector
 from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, active, coerce_timeout
@@ -127,7 +127,7 @@ class ClientSession:
             config.freeze()
         self._read_bufsize = read_bufsize
         self._limits = (max_line_size, max_field_size, max_headers)
-        self._fallback_charset = fallback_charset_resolver
+        self._fallback_charset = fallback_charset_resolver or default_charset_resolver
         self._default_read_settings = exchange.ReadSettings(
             read_bufsize, auto_decompress, self._limits
         )
@@ -490,17 +490,6 @@ class ClientSession:
     def _new_response(
         self, req: ClientRequest, *, history: tuple[ClientResponse, ...], traces: list[Trace]
     ) -> ClientResponse:
-        if self._fallback_charset is not None:
-            return self._response_class(
-                req.method,
-                req.original_url,
-                request_info=req.request_info,
-                history=history,
-                traces=traces or None,
-                session=self,
-                fallback_charset_resolver=self._fallback_charset,
-            )
-        # Per-response hot path: no kwargs dict to build and unpack.
         return self._response_class(
             req.method,
             req.original_url,
@@ -508,6 +497,7 @@ class ClientSession:
             history=history,
             traces=traces or None,
             session=self,
+            fallback_charset_resolver=self._fallback_charset,
         )
 
     async def _check_status(self, resp: ClientResponse, override: RaiseForStatus | None) -> None:

@@ -13,24 +13,13 @@ from typing import Any
 
 import pytest
 from multidict import CIMultiDict
-from servers import Endpoint, ScriptedConnection, ScriptedServer, http_response
+from servers import Endpoint, ScriptedConnection, ScriptedServer, http_response, parse_wire
 from yarl import URL
 
 import client as aiohttp
 from client.urls import resolve_location
 
 HTTP = frozenset(("http", "https"))
-
-
-def parse_wire(raw: bytes) -> tuple[str, CIMultiDict[str], bytes]:
-    """(request line, headers, body) of one raw request as the server saw it."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    line, *fields = head.decode("latin-1").split("\r\n")
-    headers: CIMultiDict[str] = CIMultiDict()
-    for field in fields:
-        name, _, value = field.partition(":")
-        headers.add(name, value.strip())
-    return line, headers, body
 
 
 def redirect(location: str, status: int = 302, *extra: tuple[str, str]) -> bytes:

@@ -18,20 +18,17 @@ from typing import Any
 
 import pytest
 from multidict import CIMultiDict
-from servers import Endpoint, ReadRequest, ScriptedConnection, ScriptedServer, Send, http_response
+from servers import (
+    Endpoint,
+    ReadRequest,
+    ScriptedConnection,
+    ScriptedServer,
+    Send,
+    http_response,
+    parse_wire,
+)
 
 import client as aiohttp
-
-
-def parse_wire(raw: bytes) -> tuple[str, CIMultiDict[str], bytes]:
-    """(request line, headers, body) of one raw request as the server saw it."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    line, *fields = head.decode("latin-1").split("\r\n")
-    headers: CIMultiDict[str] = CIMultiDict()
-    for field in fields:
-        name, _, value = field.partition(":")
-        headers.add(name, value.strip())
-    return line, headers, body
 
 
 def dechunk(body: bytes) -> list[bytes]:

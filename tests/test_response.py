@@ -533,3 +533,21 @@ async def test_read_after_early_release_raises(scripted_server: ScriptedServer) 
             await asyncio.wait_for(resp.read(), 5)
         assert isinstance(session.connector, aiohttp.BaseConnector)
         assert session.connector.stats()["in_use"] == 0
+
+
+async def test_session_fallback_charset_resolver(scripted_server: ScriptedServer) -> None:
+    """A body without a charset is decoded with the session's resolver (latin-1 here)."""
+    serve(
+        scripted_server,
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 4\r\n\r\ncaf\xe9",
+    )
+    seen: list[bytes] = []
+
+    def resolver(resp: aiohttp.ClientResponse, body: bytes) -> str:
+        seen.append(body)
+        return "latin-1"
+
+    async with aiohttp.ClientSession(fallback_charset_resolver=resolver) as session:
+        async with session.get(scripted_server.url("/")) as resp:
+            assert await resp.text() == "café"
+    assert seen == [b"caf\xe9"]

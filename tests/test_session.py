@@ -27,6 +27,7 @@ from servers import (
     ScriptedServer,
     Send,
     http_response,
+    parse_wire,
 )
 from yarl import URL
 
@@ -34,17 +35,6 @@ import client as aiohttp
 from client.request import ClientRequest
 
 UA = re.compile(r"Python/3\.\d+ fetchrun/\d+\.\d+\.\d+")
-
-
-def parse_wire(raw: bytes) -> tuple[str, CIMultiDict[str], bytes]:
-    """(request line, headers, body) of one raw request as the server saw it."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    line, *fields = head.decode("latin-1").split("\r\n")
-    headers: CIMultiDict[str] = CIMultiDict()
-    for field in fields:
-        name, _, value = field.partition(":")
-        headers.add(name, value.strip())
-    return line, headers, body
 
 
 async def wait_until(predicate: Any, timeout: float = 2.0) -> None:

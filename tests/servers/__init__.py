@@ -25,6 +25,7 @@ from .scripted import (
     Sleep,
     Step,
     http_response,
+    parse_wire,
 )
 from .tls import SecureHttpbin, TLSProxy
 from .tls_certs import TLS_KINDS, TLSCertificates, TLSKind, client_context, server_context
@@ -64,6 +65,7 @@ __all__ = [
     "http_response",
     "httpbin_app",
     "make_url",
+    "parse_wire",
     "server_context",
     "unused_tcp_port",
 ]

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Protocol
 
+from multidict import CIMultiDict
+
 from .endpoint import LOOPBACK, make_url
 
 # Request heads up to 1 MiB: hostile-input tests send big heads on purpose.
@@ -348,3 +350,14 @@ class ScriptedServer:
         except Exception as exc:  # a bug in the test's handler: surface it at close()
             conn.error = exc
             self._bugs.append(exc)
+
+
+def parse_wire(raw: bytes) -> tuple[str, CIMultiDict[str], bytes]:
+    """(request line, headers, body) of one raw request as the server saw it."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    line, *fields = head.decode("latin-1").split("\r\n")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for field in fields:
+        name, _, value = field.partition(":")
+        headers.add(name, value.strip())
+    return line, headers, body
