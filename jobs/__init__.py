@@ -70,6 +70,10 @@ from jobs.expand import count_requests, iter_requests, resolve_options
 from jobs.load import job_from_urls, load_job, load_job_text
 from jobs.model import (
     Auth,
+    CacheTTL,
+    CheckSpec,
+    CrawlScope,
+    CrawlSpec,
     DataBody,
     JobFile,
     JsonBody,
@@ -91,6 +95,10 @@ from jobs.secret import Secret, is_secret
 
 __all__ = [
     "Auth",
+    "CacheTTL",
+    "CheckSpec",
+    "CrawlScope",
+    "CrawlSpec",
     "DataBody",
     "JobError",
     "JobFile",

@@ -107,6 +107,12 @@ class Output:
     bodies: Path | None = None  # None: bodies are not saved
     save: SaveMode = SaveMode.ON_SUCCESS
     max_body: int | None = 64 * MiB  # bytes; None: no cap
+    # Crawl and link-check runs (``crawl:`` / ``check:``):
+    state: Path | None = None  # None: fetchrun-state.sqlite beside ``jsonl``
+    junit: Path | None = None  # JUnit XML report of a link check
+    sarif: Path | None = None  # SARIF 2.1.0 report of a link check
+    markdown: Path | None = None  # Markdown summary (e.g. for $GITHUB_STEP_SUMMARY)
+    annotations: bool | None = None  # GitHub annotations on stdout; None: when GITHUB_ACTIONS=true
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +351,71 @@ class RequestSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CrawlScope:
+    """Which discovered URLs a crawl may fetch. Regexes are ``re.search``-ed on the normalized URL."""
+
+    same_host: bool = True  # only the hosts (host:port) of the seeds
+    prefixes: tuple[str, ...] = ()  # the URL must start with one of these (when any)
+    include: tuple[str, ...] = ()  # must match one of these (when any)
+    exclude: tuple[str, ...] = ()  # must match none of these
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlSpec:
+    """``crawl:``: follow links from ``seeds`` within ``scope``; resumable, conditional."""
+
+    seeds: tuple[str, ...]
+    scope: CrawlScope = CrawlScope()
+    max_depth: int = 10  # seeds are depth 0
+    max_pages: int = 100_000  # pages fetched at most in one run (a resumed run included)
+    robots: bool = True  # obey robots.txt; its Crawl-delay slows the host's rate
+    sitemaps: bool = False  # also seed from robots.txt ``Sitemap:`` lines and /sitemap.xml
+    conditional: bool = True  # If-None-Match / If-Modified-Since from the previous run
+
+    def __post_init__(self) -> None:
+        _require(bool(self.seeds), "CrawlSpec.seeds must not be empty")
+        _require(self.max_depth >= 0, "CrawlSpec.max_depth must be >= 0")
+        _require(self.max_pages >= 1, "CrawlSpec.max_pages must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheTTL:
+    """How long a link-check result is trusted by later runs (seconds).
+
+    Transient failures (timeouts, resets, 5xx) and indeterminate answers are
+    never cached.
+    """
+
+    ok: float = 86_400.0
+    broken: float = 3_600.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """``check:`` / ``fetchrun check``: every link of the targets checked once.
+
+    ``targets`` are absolute file or directory paths (HTML and Markdown files)
+    or http(s) URLs (the site is crawled within its host, like ``crawl:``).
+    """
+
+    targets: tuple[str, ...]
+    accept: frozenset[int] = STATUS_2XX  # final statuses counted ok
+    exclude: tuple[str, ...] = ()  # regexes: links matching one are not checked
+    fragments: bool = False  # check ``#fragment`` against ids in the target page
+    external: bool = True  # check links that leave the checked site (never crawled)
+    indeterminate: frozenset[int] = frozenset({401, 403, 429, 999})
+    cache: CacheTTL | None = CacheTTL()  # None: every link checked anew
+    max_depth: int = 10
+    max_pages: int = 10_000
+    robots: bool = True
+
+    def __post_init__(self) -> None:
+        _require(bool(self.targets), "CheckSpec.targets must not be empty")
+        _require(self.max_depth >= 0, "CheckSpec.max_depth must be >= 0")
+        _require(self.max_pages >= 1, "CheckSpec.max_pages must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
 class JobFile:
     """A whole validated job. ``base_dir`` is the job file's directory."""
 
@@ -359,6 +430,8 @@ class JobFile:
     source: str = "<string>"
     base_dir: Path = Path(".")
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    crawl: CrawlSpec | None = None
+    check: CheckSpec | None = None
 
     def redact(self, text: str) -> str:
         """*text* with every secret value of this job replaced by ``***``."""
