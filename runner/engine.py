@@ -75,6 +75,7 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         grace: float = 2.0,
+        reopen: bool = False,
     ) -> None:
         self._session = session
         self._specs = specs
@@ -86,6 +87,10 @@ class Engine:
         self._clock = clock
         self._rand = rand
         self._grace = grace
+        # reopen: ``specs`` may yield again after a StopIteration (a crawl frontier grows
+        # while pages are processed); the run ends once it yields nothing while nothing
+        # is queued or running.
+        self._reopen = reopen
         self._slots: HostSlots[_Work] = HostSlots(
             limits.concurrency, limits.per_host, limits.rate_per_host, clock=clock
         )
@@ -134,6 +139,8 @@ class Engine:
             if self._stopping:
                 break
             if self._exhausted and not slots.queued and not self._running:
+                # With ``reopen`` the refill above came after every finished task's
+                # outcome (which is where new URLs are added), so an empty feed is final.
                 break  # retries waiting are running tasks too
             await self._wait(loop)
         await self._drain()
@@ -142,6 +149,8 @@ class Engine:
 
     def _refill(self) -> None:
         slots = self._slots
+        if self._reopen:
+            self._exhausted = False
         while not self._exhausted and slots.queued < self._buffer:
             spec = next(self._specs, None)
             if spec is None:
