@@ -63,11 +63,42 @@ Rules worth knowing (each violation is an error with ``file:line:col``):
   headers merge over ``session.headers`` (case-insensitive) and params over
   ``defaults.params``; ``timeout``/``retry`` in an entry override single fields
   of the top-level ones; ``save`` overrides ``output.save``.
+
+Crawl and link-check jobs replace ``requests:`` with one ``crawl:`` or
+``check:`` section (exactly one of the three per file)::
+
+    crawl:
+      seeds: [https://example.com/]          # one URL or a list (required)
+      scope: {same_host: true, prefix: https://example.com/docs/,
+              include: ['/docs/'], exclude: ['\\?print=']}   # regexes, re.search
+      max_depth: 10                          # seeds are depth 0
+      max_pages: 100000
+      robots: true                           # obey robots.txt and its Crawl-delay
+      sitemaps: false                        # also seed from sitemaps
+      conditional: true                      # If-None-Match / If-Modified-Since
+    check:
+      targets: [docs/, README.md, https://example.com/]   # paths or URLs (required)
+      accept: [2xx]                          # status syntax of ``expect``
+      indeterminate: [401, 403, 429]         # reported apart, not broken
+      exclude: ['^https://twitter\\.com/']
+      fragments: false                       # check #ids in the target page
+      external: true                         # check links leaving the site
+      cache: {ok: 86400, broken: 3600}       # seconds, or false
+      max_depth: 10
+      max_pages: 10000
+      robots: true
+    output: {jsonl: out/records.jsonl, state: out/state.sqlite, junit: out/links.xml,
+             sarif: out/links.sarif, markdown: out/summary.md, annotations: true}
+
+``check:`` target paths follow the path rules above and must exist; a status
+in both ``accept`` and ``indeterminate`` counts as accepted. Regexes are
+compiled at load time. ``job_for_check`` builds the same job from
+``fetchrun check PATH_OR_URL...`` arguments.
 """
 
 from jobs.errors import JobError, Problem
 from jobs.expand import count_requests, iter_requests, resolve_options
-from jobs.load import job_from_urls, load_job, load_job_text
+from jobs.load import job_for_check, job_from_urls, load_job, load_job_text
 from jobs.model import (
     Auth,
     CacheTTL,
@@ -121,6 +152,7 @@ __all__ = [
     "count_requests",
     "is_secret",
     "iter_requests",
+    "job_for_check",
     "job_from_urls",
     "load_job",
     "load_job_text",

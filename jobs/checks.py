@@ -33,6 +33,10 @@ _SIZE = re.compile(r"((?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,6})?)\s*([KMGT]i?B|B)?"
 _STATUS_CLASS = re.compile(r"([1-5])xx", re.IGNORECASE)
 _STATUS_RANGE = re.compile(r"([0-9]{3})\s*-\s*([0-9]{3})")
 
+# Crawl scopes and link-check excludes are matched against every URL found:
+# a bounded pattern length keeps a job file from shipping a huge automaton.
+MAX_REGEX = 4096
+
 FORBIDDEN_HEADERS = frozenset({"content-length", "transfer-encoding"})
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
@@ -166,6 +170,20 @@ def check_relative_path(text: str) -> PurePosixPath:
     if ".." in path.parts:
         raise ValueError("path must not contain '..' (it would leave the job directory)")
     return path
+
+
+def check_regex(text: str) -> str:
+    """A regular expression that compiles (``re`` syntax); returns *text*."""
+    if not text:
+        raise ValueError("regular expression is empty (it would match every URL)")
+    if len(text) > MAX_REGEX:
+        raise ValueError(f"regular expression is longer than {MAX_REGEX} characters")
+    try:
+        re.compile(text)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        raise ValueError(f"invalid regular expression: {exc.msg}{where}") from None
+    return text
 
 
 _UNITS = {

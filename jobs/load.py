@@ -1,4 +1,5 @@
-"""Load and validate job files: ``load_job``, ``load_job_text``, ``job_from_urls``.
+"""Load and validate job files: ``load_job``, ``load_job_text``, ``job_from_urls``,
+``job_for_check``.
 
 Job files are treated as hostile input (a pull request can edit them, security.md
 RUN-02): size is capped before parsing, YAML is read by ``jobs.yamlsafe``
@@ -12,22 +13,26 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jobs import entries, sections
-from jobs.checks import check_url
+from jobs import crawl_sections, entries, sections
+from jobs.checks import check_regex, check_url
 from jobs.errors import JobError, Problem
 from jobs.expand import url_lines
 from jobs.interp import NAME
-from jobs.model import JobFile, Location, Request, RetryPolicy
+from jobs.model import CacheTTL, CheckSpec, JobFile, Location, Output, Request, RetryPolicy
 from jobs.scalars import Ctx, Invalid, fields, get_int
+from jobs.secret import show
 from jobs.yamlsafe import Map, Node, Scalar, Seq, compose
 
 SUPPORTED_VERSIONS = (1,)
 # Job files are small; long URL lists belong in a urls_file.
 MAX_FILE_BYTES = 2 * 1024 * 1024
 ARGS_SOURCE = "<command line>"
+# What a job does: exactly one of these top-level keys.
+MODES = ("requests", "crawl", "check")
 
 _SECTIONS = {
     "session": sections.session,
@@ -103,6 +108,67 @@ def job_from_urls(urls: Iterable[str], **overrides: Any) -> JobFile:
     return JobFile(requests=(request,), source=source, base_dir=base_dir, **overrides)
 
 
+def job_for_check(
+    targets: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    accept: frozenset[int] | None = None,
+    exclude: Sequence[str] = (),
+    fragments: bool = False,
+    external: bool = True,
+    cache: bool = True,
+    output_dir: Path | None = None,
+) -> JobFile:
+    """A link-check job for ``fetchrun check PATH_OR_URL...``.
+
+    *targets* are http(s) URLs or file/directory paths; paths are resolved
+    against *cwd* (default: the current directory), may be absolute and must
+    exist. *exclude* regexes are compiled now. With *output_dir*, records go
+    to ``records.jsonl`` and the state store to ``fetchrun-state.sqlite``
+    there. Raises ``JobError`` (source ``<command line>``) listing every problem.
+    """
+    if isinstance(targets, str):
+        raise TypeError("targets must be a sequence of paths or URLs, not a single string")
+    base = Path(os.path.abspath(cwd if cwd is not None else os.getcwd()))
+    problems: list[Problem] = []
+
+    def report(path: str, message: str) -> None:
+        problems.append(Problem(ARGS_SOURCE, 0, 0, path, message))
+
+    checked = crawl_sections.command_line_targets(targets, base, report)
+    if not targets:
+        report("targets", "name at least one path or URL to check")
+    for index, pattern in enumerate(exclude):
+        try:
+            check_regex(pattern)
+        except ValueError as exc:
+            report(f"exclude[{index}]", f"{show(pattern)}: {exc}")
+    if accept is not None and not accept:
+        report("accept", "must list at least one status code")
+    if problems:
+        raise JobError(problems)
+    spec = CheckSpec(
+        targets=checked,
+        exclude=tuple(exclude),
+        fragments=fragments,
+        external=external,
+        cache=CacheTTL() if cache else None,
+    )
+    if accept is not None:
+        spec = replace(spec, accept=accept)
+    output = Output()
+    if output_dir is not None:
+        out = Path(os.path.abspath(output_dir))
+        output = Output(jsonl=out / "records.jsonl", state=out / "fetchrun-state.sqlite")
+    return JobFile(
+        requests=(),
+        output=output,
+        source=ARGS_SOURCE,
+        base_dir=base,
+        check=crawl_sections.accept_wins(spec),
+    )
+
+
 def _check_urls(source: str, urls: Sequence[str]) -> None:
     problems: list[Problem] = []
     for line, text, error in url_lines(iter(urls)):
@@ -127,20 +193,24 @@ def _job(ctx: Ctx, root: Node) -> JobFile | None:
     spec: dict[str, Any] = {
         "version": lambda *_: None,
         "requests": lambda _ctx, node, _path: node,  # read below, once retry is known
+        "crawl": crawl_sections.crawl,
+        "check": crawl_sections.check,
         **_SECTIONS,
         "public_env": lambda *_: None,  # read first, above
     }
-    values = fields(ctx, root, "", spec, required=("requests",), elsewhere=sections.ELSEWHERE)
+    values = fields(ctx, root, "", spec, elsewhere=sections.ELSEWHERE)
     values.pop("version", None)
     values.pop("public_env", None)
     requests_node = values.pop("requests", None)
-    if requests_node is None:
+    if not _one_mode(ctx, root):
         return None
-    retry = values.get("retry") or RetryPolicy()
-    try:
-        requests = entries.requests(ctx, requests_node, "requests", retry)
-    except Invalid:
-        return None
+    requests: tuple[Request, ...] = ()
+    if requests_node is not None:
+        retry = values.get("retry") or RetryPolicy()
+        try:
+            requests = entries.requests(ctx, requests_node, "requests", retry)
+        except Invalid:
+            return None
     return JobFile(
         requests=requests,
         source=ctx.filename,
@@ -148,6 +218,34 @@ def _job(ctx: Ctx, root: Node) -> JobFile | None:
         secrets=frozenset(ctx.secrets),
         **values,
     )
+
+
+def _one_mode(ctx: Ctx, root: Map) -> bool:
+    """Exactly one of ``requests:``, ``crawl:``, ``check:``; report a missing or extra one.
+
+    Returns False when none is present (there is nothing to build).
+    """
+    present = [key for key in MODES if key in root.entries]
+    if not present:
+        ctx.error(root, "", "missing required key 'requests' (or a 'crawl:' or 'check:' section)")
+        return False
+    if "crawl" in present and "check" in present:
+        ctx.error(
+            root.entries["check"][0],
+            "check",
+            "'crawl' and 'check' cannot be combined; pick one "
+            "(a check of a URL target crawls that site itself)",
+        )
+    if "requests" in present:
+        for mode, what in (("crawl", "seeds"), ("check", "targets")):
+            if mode in present:
+                ctx.error(
+                    root.entries[mode][0],
+                    mode,
+                    f"'{mode}' cannot be combined with 'requests' "
+                    f"(a {mode} job's requests are its {what}); keep one",
+                )
+    return True
 
 
 def _public_env(ctx: Ctx, root: Map) -> frozenset[str]:

@@ -352,7 +352,7 @@ class RequestSpec:
 
 @dataclass(frozen=True, slots=True)
 class CrawlScope:
-    """Which discovered URLs a crawl may fetch. Regexes are ``re.search``-ed on the normalized URL."""
+    """Which discovered URLs a crawl may fetch (regexes: ``re.search`` on the normalized URL)."""
 
     same_host: bool = True  # only the hosts (host:port) of the seeds
     prefixes: tuple[str, ...] = ()  # the URL must start with one of these (when any)

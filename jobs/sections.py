@@ -1,5 +1,6 @@
 """The job file's settings sections: ``session``, ``limits``, ``timeout``,
-``retry``, ``output`` and ``defaults``.
+``retry``, ``output`` and ``defaults`` (``crawl`` and ``check`` are in
+``jobs.crawl_sections``).
 
 Each section is a key -> converter table read by ``jobs.scalars.fields``;
 what a section omits keeps the model's default.
@@ -40,20 +41,36 @@ from jobs.yamlsafe import Map, Node, Scalar, child_path
 # Where a key belongs when it is written in the wrong section.
 ELSEWHERE = {
     **dict.fromkeys(("concurrency", "per_host", "rate_per_host"), "under 'limits:'"),
+    **dict.fromkeys(("cookies", "auth", "proxy", "verify_tls", "deny_private"), "under 'session:'"),
     **dict.fromkeys(
-        ("cookies", "auth", "proxy", "verify_tls", "deny_private"), "under 'session:'"
+        ("jsonl", "bodies", "max_body", "state", "junit", "sarif", "markdown", "annotations"),
+        "under 'output:'",
     ),
-    **dict.fromkeys(("jsonl", "bodies", "max_body"), "under 'output:'"),
     **dict.fromkeys(("attempts", "backoff", "max_backoff", "on_status"), "under 'retry:'"),
     **dict.fromkeys(("total", "connect", "sock_read", "sock_connect"), "under 'timeout:'"),
     **dict.fromkeys(
         (
-            "method", "follow_redirects", "max_redirects", "expect", "params", "json", "data",
+            "method",
+            "follow_redirects",
+            "max_redirects",
+            "expect",
+            "params",
+            "json",
+            "data",
             "extract",
         ),
         "under 'defaults:' (or in a request)",
     ),
     **dict.fromkeys(("url", "urls_file", "range", "name"), "in a 'requests:' entry"),
+    **dict.fromkeys(("seeds", "scope", "sitemaps", "conditional"), "under 'crawl:'"),
+    **dict.fromkeys(("same_host", "prefix", "include"), "under 'crawl.scope:'"),
+    **dict.fromkeys(
+        ("targets", "accept", "fragments", "external", "indeterminate", "cache"), "under 'check:'"
+    ),
+    **dict.fromkeys(("max_depth", "robots"), "under 'crawl:' or 'check:'"),
+    "max_pages": "under 'crawl:' or 'check:' (or in 'follow:')",
+    **dict.fromkeys(("crawl", "check", "requests"), "at the top level"),
+    "exclude": "under 'crawl.scope:' or 'check:'",
     "headers": "under 'session:' (or in a request)",
     "save": "under 'output:' (or in a request)",
     "timeout": "at the top level (or in a request)",
@@ -79,6 +96,12 @@ OUTPUT: dict[str, Converter[Any]] = {
     "bodies": nullable(cv.relative_path),
     "save": cv.save_mode,
     "max_body": nullable(cv.size),
+    # Crawl and link-check runs:
+    "state": nullable(cv.relative_path),
+    "junit": nullable(cv.relative_path),
+    "sarif": nullable(cv.relative_path),
+    "markdown": nullable(cv.relative_path),
+    "annotations": nullable(get_bool),  # null: auto (GITHUB_ACTIONS=true)
 }
 
 

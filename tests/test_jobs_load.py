@@ -375,10 +375,10 @@ REQUEST_MISTAKES = [
     ),
     (
         "requests: [https://x.com/]\nfoo: 1",
-        "3:1: foo: unknown key 'foo'; expected one of: version, requests, session, limits, "
-        "timeout, retry, output, defaults, public_env",
+        "3:1: foo: unknown key 'foo'; expected one of: version, requests, crawl, check, "
+        "session, limits, timeout, retry, output, defaults, public_env",
     ),
-    ("session: {}", "1:1: missing required key 'requests'"),
+    ("session: {}", "1:1: missing required key 'requests' (or a 'crawl:' or 'check:' section)"),
 ]
 
 
