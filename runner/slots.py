@@ -12,6 +12,10 @@ Hosts with work and room take turns (round robin), so one big host cannot
 starve the others. Everything is O(1) per start and per release; a host
 with nothing queued or in flight is forgotten once its pacing has passed,
 so a crawl over 100k hosts keeps only the active ones.
+
+``set_rate`` overrides ``rate_per_host`` for one host (a robots.txt
+Crawl-delay). Overrides live in their own bounded map, so they outlive the
+host's forgetting and apply again when it comes back.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ class _State(enum.Enum):
 
 
 class _Host(Generic[T]):
-    __slots__ = ("in_flight", "name", "next_at", "queue", "state")
+    __slots__ = ("in_flight", "interval", "name", "next_at", "queue", "state")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, interval: float) -> None:
         self.name = name
         self.queue: deque[T] = deque()
         self.in_flight = 0
+        self.interval = interval  # seconds between starts; 0: unpaced
         self.next_at = 0.0
         self.state = _State.IDLE
 
@@ -60,6 +65,7 @@ class HostSlots(Generic[T]):
         rate_per_host: float | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        max_rate_overrides: int = 100_000,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -67,6 +73,8 @@ class HostSlots(Generic[T]):
         self._per_host = per_host
         self._interval = 1.0 / rate_per_host if rate_per_host else 0.0
         self._clock = clock
+        self._intervals: dict[str, float] = {}  # set_rate overrides, oldest first
+        self._max_overrides = max_rate_overrides
         self._hosts: dict[str, _Host[T]] = {}
         self._ready: deque[_Host[T]] = deque()
         self._paced: list[tuple[float, int, _Host[T]]] = []
@@ -89,7 +97,8 @@ class HostSlots(Generic[T]):
         """Queue ``item`` for ``host``."""
         entry = self._hosts.get(host)
         if entry is None:
-            entry = self._hosts[host] = _Host(host)
+            interval = self._intervals.get(host, self._interval)
+            entry = self._hosts[host] = _Host(host, interval)
         entry.queue.append(item)
         self.queued += 1
         if entry.state is _State.IDLE:
@@ -112,8 +121,8 @@ class HostSlots(Generic[T]):
             self.queued -= 1
             entry.in_flight += 1
             self.in_flight += 1
-            if self._interval:
-                entry.next_at = max(now, entry.next_at) + self._interval
+            if entry.interval:
+                entry.next_at = max(now, entry.next_at) + entry.interval
             self._place(entry, now)
             return entry.name, item
         return None
@@ -128,6 +137,27 @@ class HostSlots(Generic[T]):
             self._place(entry, now)
         elif entry.state is _State.IDLE:
             self._forget_if_done(entry, now)
+
+    def set_rate(self, host: str, rate: float | None) -> None:
+        """Starts per second for ``host`` from now on, instead of ``rate_per_host``.
+
+        ``None`` removes the override. Kept while the host is idle and forgotten;
+        at most ``max_rate_overrides`` hosts are remembered (the oldest setting
+        goes first). A start already paced keeps its time; the next uses the rate.
+        """
+        if rate is not None and not rate > 0:  # also refuses NaN
+            raise ValueError("rate must be > 0 (or None)")
+        intervals = self._intervals
+        intervals.pop(host, None)  # re-inserted last: the newest setting
+        if rate is None:
+            interval = self._interval
+        else:
+            interval = intervals[host] = 1.0 / rate
+            if len(intervals) > self._max_overrides:
+                del intervals[next(iter(intervals))]
+        entry = self._hosts.get(host)
+        if entry is not None:
+            entry.interval = interval
 
     def next_wakeup(self) -> float | None:
         """When the earliest paced host may start again (clock time)."""

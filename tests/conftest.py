@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import trustme
@@ -20,6 +21,8 @@ from servers import (
     httpbin_app,
     unused_tcp_port,
 )
+from servers.docs_tree import DocsManifest, write_docs_tree
+from servers.site import GeneratedSite
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +99,16 @@ async def counting_server() -> AsyncIterator[CountingServer]:
 def unused_port() -> int:
     """A loopback TCP port with nothing listening on it (for connection-refused tests)."""
     return unused_tcp_port()
+
+
+@pytest.fixture
+def generated_site() -> Iterator[GeneratedSite]:
+    """Issue 5: 5,000 computed pages plus an "external" companion server, on a background loop."""
+    with GeneratedSite(5000) as site:
+        yield site
+
+
+@pytest.fixture
+def docs_tree(tmp_path: Path, generated_site: GeneratedSite) -> DocsManifest:
+    """31 Markdown/HTML files linking each other and generated_site, with their manifest."""
+    return write_docs_tree(tmp_path / "docs-tree", generated_site)

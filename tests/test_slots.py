@@ -228,3 +228,91 @@ def test_an_unpaced_host_is_forgotten_at_its_last_release() -> None:
     slots.release("a")
     assert "hosts=0" in repr(slots)
     assert slots.host_in_flight("a") == 0
+
+
+def run_paced(slots: HostSlots[str], clock: FakeClock, host: str, n: int) -> list[float]:
+    """Start times of ``n`` items for ``host``, each released at once, jumping the clock."""
+    for i in range(n):
+        slots.push(host, f"{host}{i}")
+    starts: list[float] = []
+    while len(starts) < n:
+        ready = slots.pop_ready()
+        if ready is None:
+            wake = slots.next_wakeup()
+            assert wake is not None
+            clock.now = wake
+            continue
+        starts.append(clock.now)
+        slots.release(ready[0])
+    return starts
+
+
+def test_set_rate_slows_one_host_and_leaves_the_others_at_the_job_rate() -> None:
+    clock = FakeClock()
+    slots = HostSlots[str](10, rate_per_host=4.0, clock=clock)
+    slots.set_rate("slow", 0.5)  # a Crawl-delay of 2 s
+    assert run_paced(slots, clock, "slow", 3) == [0.0, 2.0, 4.0]
+    clock.now = 10.0
+    assert run_paced(slots, clock, "other", 3) == [10.0, 10.25, 10.5]
+
+
+def test_set_rate_paces_a_host_when_the_job_has_no_rate() -> None:
+    clock = FakeClock()
+    slots = HostSlots[str](10, clock=clock)
+    slots.set_rate("a", 10.0)
+    assert run_paced(slots, clock, "a", 3) == [0.0, 0.1, 0.2]
+    assert run_paced(slots, clock, "b", 3) == [0.2, 0.2, 0.2]  # unpaced
+
+
+def test_set_rate_outlives_the_host_being_forgotten() -> None:
+    clock = FakeClock()
+    slots = HostSlots[str](10, clock=clock)
+    slots.set_rate("a", 1.0)
+    run_paced(slots, clock, "a", 1)
+    clock.now = 5.0
+    assert slots.pop_ready() is None
+    assert "hosts=0" in repr(slots)  # idle and past its pacing: forgotten
+    assert run_paced(slots, clock, "a", 3) == [5.0, 6.0, 7.0]
+
+
+def test_set_rate_applies_to_a_host_already_queued() -> None:
+    clock = FakeClock()
+    slots = HostSlots[str](10, rate_per_host=100.0, clock=clock)
+    slots.push("a", "a0")
+    slots.push("a", "a1")
+    assert slots.pop_ready() == ("a", "a0")  # next start paced at 0.01 (the job rate)
+    slots.set_rate("a", 0.25)
+    clock.now = 0.01
+    assert slots.pop_ready() == ("a", "a1")  # a start already paced keeps its time
+    slots.push("a", "a2")
+    assert slots.pop_ready() is None
+    assert slots.next_wakeup() == pytest.approx(4.01)  # the next one uses the new rate
+
+
+def test_set_rate_none_restores_the_job_rate() -> None:
+    clock = FakeClock()
+    slots = HostSlots[str](10, rate_per_host=2.0, clock=clock)
+    slots.set_rate("a", 0.1)
+    slots.set_rate("a", None)
+    assert run_paced(slots, clock, "a", 3) == [0.0, 0.5, 1.0]
+    slots.set_rate("b", None)  # no override to remove: harmless
+    assert run_paced(slots, clock, "b", 2) == [1.0, 1.5]
+
+
+def test_set_rate_refuses_zero_negative_and_nan() -> None:
+    slots = HostSlots[str](10)
+    for rate in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="rate"):
+            slots.set_rate("a", rate)
+
+
+def test_rate_overrides_are_bounded_and_the_oldest_goes_first() -> None:
+    clock = FakeClock()
+    slots = HostSlots[str](10, rate_per_host=1.0, clock=clock, max_rate_overrides=2)
+    slots.set_rate("a", 0.5)
+    slots.set_rate("b", 0.5)
+    slots.set_rate("a", 0.25)  # re-set: now the newest
+    slots.set_rate("c", 0.5)  # evicts "b"
+    assert run_paced(slots, clock, "a", 2) == [0.0, 4.0]
+    assert run_paced(slots, clock, "b", 2) == [4.0, 5.0]  # back to the job rate
+    assert run_paced(slots, clock, "c", 2) == [5.0, 7.0]
