@@ -6,6 +6,8 @@
     fetchrun URL...          quick use, no YAML
     fetchrun -               URLs on standard input, one a line
     fetchrun demo            the built-in local demo site and sample_jobs/demo.yaml
+    fetchrun check PATH_OR_URL... [--fragments] [--exclude RE] [--junit F] [--sarif F] ...
+                             link check of local HTML/Markdown trees and sites
 
 Exit codes: see ``runner.app``.
 """
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=_positive_float, help="requests per second per host")
     parser.add_argument("--output", "-o", help="JSONL records to PATH, or - for stdout")
     parser.add_argument("--bodies", type=Path, help="save response bodies under DIR")
+    parser.add_argument(
+        "--fresh", action="store_true", help="crawl/check: forget the saved state, start over"
+    )
     parser.add_argument("--validate", action="store_true", help="check the job file and exit")
     parser.add_argument("--dry-run", action="store_true", help="list the requests, fetch none")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
@@ -55,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:
+        from .check_cli import main_check
+
+        return main_check(argv[1:])
     args = build_parser().parse_args(argv)
     # Imported once the arguments parse: `fetchrun --help` loads no client, no YAML.
     from jobs import JobError
@@ -83,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = RunOptions(
         output=args.output, bodies=args.bodies, quiet=args.quiet, verbose=args.verbose
     )
+    if job.crawl is not None or job.check is not None:
+        from .crawl.run import run_site
+
+        return run_async(run_site(job, options, fresh=args.fresh), use_uvloop=not args.no_uvloop)
     try:
         result = _run(run_job(job, options), use_uvloop=not args.no_uvloop)
     except NotImplementedError as exc:
@@ -94,6 +108,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fetchrun: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return result.exit_code
+
+
+def run_async(coro: Coroutine[Any, Any, RunResult], *, use_uvloop: bool) -> int:
+    """Run a job coroutine; its exit code, or the usual codes for what escapes it."""
+    from .app import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE
+
+    try:
+        return _run(coro, use_uvloop=use_uvloop).exit_code
+    except NotImplementedError as exc:
+        print(f"fetchrun: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_SIGINT
+    except (OSError, ValueError) as exc:  # outputs or state could not be written or read
+        print(f"fetchrun: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _run(coro: Coroutine[Any, Any, RunResult], *, use_uvloop: bool) -> RunResult:

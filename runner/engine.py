@@ -119,6 +119,10 @@ class Engine:
         if not self._stopping:
             self._push(_Work(spec, _now_iso()))
 
+    def set_host_rate(self, host: str, rate: float | None) -> None:
+        """Pace one host at ``rate`` starts/s (robots.txt Crawl-delay); None: the job's rate."""
+        self._slots.set_rate(host, rate)
+
     def stop(self) -> None:
         """Stop scheduling new attempts (idempotent; safe from a signal handler)."""
         self._stopping = True

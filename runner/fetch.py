@@ -69,20 +69,23 @@ def timing_trace_config() -> client.TraceConfig:
     """Trace callbacks that time DNS and connection set-up of each attempt."""
     config = client.TraceConfig()
 
+    # Requests made without a PhaseClock (robots.txt fetches) are not timed.
     async def dns_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-        ctx.trace_request_ctx.dns_start = time.perf_counter()
+        if ctx.trace_request_ctx is not None:
+            ctx.trace_request_ctx.dns_start = time.perf_counter()
 
     async def dns_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
         clock = ctx.trace_request_ctx
-        if clock.dns_start is not None:
+        if clock is not None and clock.dns_start is not None:
             clock.dns = time.perf_counter() - clock.dns_start
 
     async def connect_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-        ctx.trace_request_ctx.connect_start = time.perf_counter()
+        if ctx.trace_request_ctx is not None:
+            ctx.trace_request_ctx.connect_start = time.perf_counter()
 
     async def connect_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
         clock = ctx.trace_request_ctx
-        if clock.connect_start is not None:
+        if clock is not None and clock.connect_start is not None:
             clock.connect = time.perf_counter() - clock.connect_start - (clock.dns or 0.0)
 
     config.on_dns_resolvehost_start.append(dns_start)
