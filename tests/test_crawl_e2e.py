@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -249,9 +248,6 @@ def _path_of(source: str) -> str:
     return str((Path.cwd() / source).resolve())
 
 
-ANNOTATION = re.compile(r"^::(error|warning|notice) file=[^,]+,line=\d+,title=[^:]+::.+$")
-
-
 # -- kill -9 and resume ------------------------------------------------------------------------
 
 
@@ -309,3 +305,29 @@ def test_kill_9_and_rerun_loses_and_duplicates_nothing(
         if record["body_path"] is not None:
             data = Path(record["body_path"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == record["sha256"]
+
+
+async def test_sitemaps_seed_the_crawl(tmp_path: Path) -> None:
+    # Page 0 links to nothing reachable at depth 0 except itself: with max_depth 0 only
+    # the seeds are fetched, so every other page record came from the sitemaps.
+    with GeneratedSite(1500) as site:
+        job = write_job(
+            tmp_path,
+            f"""
+limits: {{concurrency: 16, per_host: 8}}
+output: {{jsonl: out/records.jsonl}}
+crawl:
+  seeds: [{site.page_url(0)}]
+  max_depth: 2
+  sitemaps: true
+""",
+        )
+        await run(job)
+    got = {r["url"]: r for r in records(tmp_path / "out/records.jsonl")}
+    sitemap = f"{site.base_url}/sitemap.xml"
+    assert got[sitemap]["status"] == 200
+    # an index with 2 child sitemaps (1,500 pages > 1,000), then every page at depth 2
+    children = [u for u, r in got.items() if r["crawl"]["from"] == sitemap]
+    assert len([u for u in children if "sitemap" in u]) == 2
+    pages = {u for u in got if "/p/" in u and "?" not in u}
+    assert pages == {site.page_url(i) for i in range(1500)}

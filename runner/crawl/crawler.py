@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -135,12 +135,12 @@ class Crawler:
 
     # -- seeds -------------------------------------------------------------------------
 
-    def seed(self) -> int:
-        """Put the seeds in the frontier (a no-op for those already there)."""
+    def seed(self, urls: Iterable[str] | None = None) -> int:
+        """Put the seeds (or ``urls`` at depth 0, in scope) in the frontier (no-op if there)."""
         entries = []
-        for url in self._config.seeds:
+        for url in self._config.seeds if urls is None else urls:
             norm = normalize(url)
-            if norm is not None:
+            if norm is not None and (urls is None or self._scope.reason(norm) is None):
                 entries.append(Entry(norm, host_key(norm), 0, "page", None))
         return self._store.add(entries)
 

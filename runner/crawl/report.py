@@ -85,7 +85,7 @@ def link_results(
 
 
 def write_reports(
-    results: list[LinkResult], output: Output, *, stdout: IO[str] = sys.stdout
+    results: list[LinkResult], output: Output, *, stdout: IO[str] | None = None
 ) -> None:
     """Write the reports the job asks for; annotations go to stdout."""
     if output.junit is not None:
@@ -98,8 +98,9 @@ def write_reports(
     if annotations is None:
         annotations = os.environ.get("GITHUB_ACTIONS") == "true"
     if annotations:
-        stdout.write(render_annotations(results))
-        stdout.flush()
+        stream = stdout if stdout is not None else sys.stdout
+        stream.write(render_annotations(results))
+        stream.flush()
 
 
 def print_problems(results: list[LinkResult], stream: IO[str], limit: int = 50) -> None:

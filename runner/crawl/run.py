@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jobs import JobFile
 
@@ -124,6 +125,8 @@ async def run_site(job: JobFile, options: RunOptions, *, fresh: bool = False) ->
                     plan_for=crawler.plan_for,
                 )
                 crawler.fetcher = fetcher
+                if config.sitemaps and not resumed:
+                    await _seed_sitemaps(crawler, config.seeds, robots)
                 engine = Engine(
                     session,
                     crawler.specs(),
@@ -135,8 +138,12 @@ async def run_site(job: JobFile, options: RunOptions, *, fresh: bool = False) ->
                 )
                 if robots is not None:
                     fetcher.on_host = _pacer(engine, robots, job.limits.rate_per_host)
-                with signals(engine, received):
-                    await engine.run()
+                try:
+                    with signals(engine, received):
+                        await engine.run()
+                finally:
+                    if robots is not None:
+                        await robots.close()
         finally:
             jsonl.close()
             if bodies is not None:
@@ -156,6 +163,20 @@ async def run_site(job: JobFile, options: RunOptions, *, fresh: bool = False) ->
     if not options.quiet:
         print_problems(results, sys.stderr)
     return RunResult(_exit(received, verdict_exit_code(results)), summary, wall)
+
+
+async def _seed_sitemaps(
+    crawler: Crawler, seeds: tuple[str, ...], robots: RobotsPolicy | None
+) -> None:
+    """``/sitemap.xml`` of each seed's origin, and robots.txt ``Sitemap:`` lines in scope."""
+    found: list[str] = []
+    for seed in seeds:
+        parts = urlsplit(seed)
+        found.append(f"{parts.scheme}://{parts.netloc}/sitemap.xml")
+        if robots is not None:
+            await robots.allowed(seed)  # reads the host's robots.txt
+            found.extend(robots.sitemaps(host_key(seed)))
+    crawler.seed(found)
 
 
 def _exit(received: list[int], code: int) -> int:

@@ -43,11 +43,10 @@ def classify_result(
 
 
 def _http(outcome: Outcome, note: str) -> str:
-    text = f"HTTP {outcome.status}"
-    if outcome.reason:
-        text += f" {outcome.reason}"
+    """The reason beside the status (reports print the status themselves)."""
+    parts = [outcome.reason or ""]
     if outcome.error is not None:
-        text += f": {outcome.error.message}"
+        parts.append(outcome.error.message)
     elif note:
-        text += f" ({note})"
-    return text
+        parts.append(note)
+    return "; ".join(p for p in parts if p)
