@@ -55,12 +55,16 @@ def crawl(pages: int, concurrency: int) -> dict[str, float]:
                 [sys.executable, "-m", "runner.cli", str(job), "--quiet"], cwd=ROOT
             )
             _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
             wall = time.perf_counter() - started
-            records = sum(1 for _ in (Path(tmp) / "out/records.jsonl").open("rb"))
+            with (Path(tmp) / "out/records.jsonl").open("rb") as journal:
+                records = sum(1 for _ in journal)
     finally:
         assert server.stdin is not None
         server.stdin.close()
         server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()
     return {
         "pages": pages,
         "records": records,

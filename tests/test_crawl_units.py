@@ -109,3 +109,14 @@ def test_link_results_check_fragments_and_drop_repeated_occurrences(tmp_path: Pa
     got = [(r.line, r.verdict) for r in link_results(store, check, ())]
     assert got == [(3, "ok"), (4, "broken"), (5, "ok"), (6, "broken")]
     store.close()
+
+
+def test_scope_add_host_lets_a_seeds_new_host_in() -> None:
+    from jobs import CrawlScope
+    from runner.crawl.scope import Scope
+
+    scope = Scope(CrawlScope(), ["http://example.test/"])
+    assert scope.reason("https://www.example.test/a") == "other host"
+    scope.add_host("www.example.test")
+    assert scope.reason("https://www.example.test/a") is None
+    assert scope.reason("https://elsewhere.test/") == "other host"

@@ -254,6 +254,10 @@ class Crawler:
         entries: list[Entry] = []
         occurrences: list[Occurrence] = []
         if info.location is not None and check is None:
+            if entry.depth == 0:  # a seed's redirect moves the site: its host is the site too
+                target = normalize(info.location)
+                if target is not None:
+                    self._scope.add_host(host_key(target))
             self._add_page(info.location, depth, entry.url, entries)
         if check is not None and outcome.final_url is not None:
             final = normalize(outcome.final_url)

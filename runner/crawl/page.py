@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 # Statuses after which a HEAD is not worth repeating as GET: the answer would be the same.
 _HEAD_FINAL_ERRORS = frozenset({"dns", "connect", "tls", "blocked_address", "invalid_url"})
+PARSE_LIMIT = 8 * 1024 * 1024  # bytes of a body parsed for links (held in memory)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _XML_TYPES = ("application/xml", "text/xml")
 
@@ -261,8 +262,8 @@ async def _read(
         if max_body is not None and size > max_body:
             raise BodyTooLarge(f"body exceeds max_body {max_body} bytes")
         digest.update(chunk)
-        if body is not None:
-            body += chunk
+        if body is not None and len(body) < PARSE_LIMIT:
+            body += chunk[: PARSE_LIMIT - len(body)]  # links of the first 8 MiB only
         if sink is not None:
             await sink.write(chunk)
     attempt.size = size

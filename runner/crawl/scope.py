@@ -30,6 +30,11 @@ class Scope:
         self._include = tuple(re.compile(text).search for text in spec.include)
         self._exclude = tuple((text, re.compile(text).search) for text in spec.exclude)
 
+    def add_host(self, host: str) -> None:
+        """Let ``host`` in too (a seed that redirects, e.g. to ``www.`` or to https)."""
+        if self._hosts is not None:
+            self._hosts = self._hosts | {host}
+
     @property
     def hosts(self) -> frozenset[str] | None:
         """The allowed host keys (the seeds'), or ``None`` when any host is allowed."""
