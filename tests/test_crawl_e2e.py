@@ -110,6 +110,9 @@ async def test_crawl_finds_exactly_the_expected_pages(
 ) -> None:
     code = await run(crawl_job(tmp_path, generated_site))
     got = records(tmp_path / "out/records.jsonl")
+    schema = json.loads((Path(__file__).parent.parent / "runner/record.schema.json").read_text())
+    for record in got[:200]:
+        jsonschema.validate(record, schema)
     statuses = {r["url"]: r["status"] for r in got}
     assert len(statuses) == len(got), "a URL was recorded twice"
     assert statuses == generated_site.expected_crawl(exclude=EXCLUDE)

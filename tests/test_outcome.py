@@ -118,8 +118,9 @@ def full_outcome(**changes: Any) -> Outcome:
 def test_schema_is_draft_2020_12_and_lists_every_field() -> None:
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert tuple(SCHEMA["required"]) == FIELDS
-    # Optional keys, present only when extract:/follow: produced them.
-    assert set(SCHEMA["properties"]) == {*FIELDS, "data", "data_errors", "extract_ms", "follow"}
+    # Optional keys, present only when extract:/follow: or a crawl produced them.
+    optional = {"data", "data_errors", "extract_ms", "follow", "crawl", "unchanged", "location"}
+    assert set(SCHEMA["properties"]) == {*FIELDS, *optional}
     assert SCHEMA["properties"]["v"] == {"description": "Record format version.", "const": 1}
 
 

@@ -269,7 +269,9 @@ async def test_connect_timeout_covers_the_tls_handshake(
         start = now()
         with no_resource_warnings(), pytest.raises(ConnectionTimeoutError):
             await session.get(url, timeout=ClientTimeout(**{field: 0.1}))
-        assert elapsed_since(start) < 1
+        # Unbounded, the handshake would wait for the 30 s sock_connect default; the slack
+        # is for building the default SSL context (CA load) on a loaded CI machine.
+        assert elapsed_since(start) < 5
         await assert_recovers(session, counting_server.url())
 
 
