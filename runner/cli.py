@@ -176,6 +176,12 @@ def _dry_run(job: JobFile) -> int:
 
     count = 0
     out = sys.stdout
+    site = job.crawl.seeds if job.crawl is not None else job.check.targets if job.check else ()
+    for target in site:  # a crawl or a check starts here; what it finds is not known yet
+        out.write(job.redact(f"{'CRAWL' if job.crawl else 'CHECK'} {target}") + "\n")
+    if site:
+        print(f"{len(site)} starting points", file=sys.stderr)
+        return 0
     for spec in iter_requests(job):
         count += 1
         line = f"{spec.method} {spec.url}" if spec.valid else f"INVALID {spec.source}: {spec.error}"

@@ -151,3 +151,12 @@ def test_status_set_parses_ranges() -> None:
     assert status_set("200-202,403") == frozenset({200, 201, 202, 403})
     with pytest.raises(ValueError, match="within 100-599"):
         status_set("99")
+
+
+def test_dry_run_of_a_crawl_lists_its_seeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = tmp_path / "crawl.yaml"
+    job.write_text("version: 1\ncrawl: {seeds: [http://a.test/, http://b.test/x]}\n")
+    assert main([str(job), "--dry-run"]) == 0
+    assert capsys.readouterr().out == "CRAWL http://a.test/\nCRAWL http://b.test/x\n"
