@@ -1,6 +1,6 @@
 """Profile a contender against the bench's nginx target with py-spy.
 
-    python -m bench.profile script|cli|aiohttp [--urls 20000] [--native] [--top 40]
+    python -m bench.profile script|cli|cli-titles|aiohttp [--urls 20000] [--top 40]
 
 Prints the functions with the most samples, by own time and by time below
 them (collapsed stacks are kept in ``--keep DIR`` if given). py-spy is
@@ -25,7 +25,7 @@ from .targets import Nginx, ensure_tools, free_port
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile")
-    p.add_argument("what", choices=("script", "cli", "aiohttp", "cli-asyncio"))
+    p.add_argument("what", choices=("script", "cli", "aiohttp", "cli-asyncio", "cli-titles"))
     p.add_argument("--urls", type=int, default=20000)
     p.add_argument("--top", type=int, default=40)
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
@@ -52,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _target(what: str, work: Path, urls: Path) -> list[str]:
-    if what in ("cli", "cli-asyncio"):
+    if what.startswith("cli"):
         job = work / "job.yaml"
+        extract = "" if what == "cli-titles" else ", extract: false"  # titles: the default
         job.write_text(
             "version: 1\nlimits: {concurrency: 64, per_host: 8}\nretry: {attempts: 1}\n"
-            "output: {jsonl: out.jsonl}\ndefaults: {expect: [200, 404], extract: false}\n"
+            f"output: {{jsonl: out.jsonl}}\ndefaults: {{expect: [200, 404]{extract}}}\n"
             f"requests:\n  - urls_file: {urls.name}\n"
         )
         extra = ["--no-uvloop"] if what == "cli-asyncio" else []

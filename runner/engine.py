@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,7 +53,7 @@ class _Work:
     started_at: str
     attempt: int = 0
     waited: float = 0.0
-    last: Attempt = field(default_factory=Attempt)
+    last: Attempt = field(init=False, repr=False)  # set by each attempt, read after one
     page: int = 1  # position in its follow chain (1: a request of the job itself)
     chain: _Chain | None = None
     via: str | None = None  # the page whose link this is
@@ -201,6 +201,10 @@ class Engine:
     # -- one attempt -----------------------------------------------------------------
 
     async def _attempt(self, host: str, work: _Work) -> None:
+        # One task per attempt, started by run(): it starts every request that became
+        # ready in a loop turn together, so their send(2)s find the server awake.
+        # (Chaining the next request in the finishing task measured ~20 µs/URL more,
+        # or no gain with a loop turn in between; see bench/NOTES.md.)
         work.attempt += 1
         try:
             result = await self._fetch(self._session, work.spec, self._settings)
@@ -244,30 +248,30 @@ class Engine:
             extra = result.extraction.record_fields()
         if work.via is not None:
             extra["follow"] = {"page": work.page, "from": work.via}
-        self._on_outcome(
-            Outcome(
-                url=spec.url,
-                method=spec.method,
-                index=spec.index,
-                source=str(spec.source),
-                started_at=work.started_at,
-                name=spec.name,
-                final_url=result.final_url,
-                status=result.status,
-                reason=result.reason,
-                ok=ok,
-                size=result.size,
-                content_type=result.content_type,
-                timings=result.timings,
-                attempts=work.attempt,
-                redirects=result.redirects,
-                error=result.error,
-                sha256=result.sha256,
-                body_path=result.body_path,
-                retries_waited=work.waited,
-                extra=extra,
-            )
+        # Positional, in field order: 20 keywords cost ~2 µs more per request.
+        outcome = Outcome(
+            spec.url,  # url
+            spec.method,  # method
+            spec.index,  # index
+            str(spec.source),  # source
+            work.started_at,  # started_at
+            spec.name,  # name
+            result.final_url,  # final_url
+            result.status,  # status
+            result.reason,  # reason
+            ok,  # ok
+            result.size,  # size
+            result.content_type,  # content_type
+            result.timings,  # timings
+            work.attempt,  # attempts
+            result.redirects,  # redirects
+            result.error,  # error
+            result.sha256,  # sha256
+            result.body_path,  # body_path
+            work.waited,  # retries_waited
+            extra,  # extra
         )
+        self._on_outcome(outcome)
         if ok:
             self._follow(work)
 
@@ -324,10 +328,17 @@ class Engine:
             raise self._bug
 
 
+# The authority of a plain http(s) URL: only RFC 3986 authority characters
+# (§3.2), then the end or one of "/?#". Anything else (brackets, non-ASCII,
+# whitespace, an upper-case scheme) takes urlsplit, whose netloc this equals.
+_AUTHORITY = re.compile(r"https?://([A-Za-z0-9._~%!$&'()*+,;=:@-]*)(?![^/?#])")
+
+
 def _host_key(url: str) -> str:
     """The politeness key: host and port, lower-case, without credentials."""
-    netloc = urlsplit(url).netloc.lower()
-    return netloc.rpartition("@")[2]
+    match = _AUTHORITY.match(url)  # a regex match is ~5x cheaper than urlsplit
+    netloc = match.group(1).lower() if match is not None else urlsplit(url).netloc.lower()
+    return netloc.rpartition("@")[2] if "@" in netloc else netloc
 
 
 def _link_key(url: str) -> str:
@@ -338,5 +349,18 @@ def _link_key(url: str) -> str:
         return url
 
 
+class _Second:
+    """The formatted UTC second last seen by ``_now_iso`` (one strftime a second)."""
+
+    second = -1
+    text = ""
+
+
 def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC now as ``2026-11-21T10:00:00.123Z`` (milliseconds, truncated)."""
+    now = time.time()
+    second = int(now)
+    if second != _Second.second:
+        _Second.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _Second.second = second
+    return f"{_Second.text}.{int((now - second) * 1000):03d}Z"

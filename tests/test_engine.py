@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -46,7 +47,7 @@ from runner.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunOptions, run_job
 from runner.cli import main as cli_main
 from runner.engine import Engine, FetchFn, SleepFn
 from runner.fetch import Attempt, FetchSettings
-from runner.outcome import ErrorInfo, Outcome
+from runner.outcome import ErrorInfo, Outcome, Timings
 
 NO_BODIES = FetchSettings(None, SaveMode.NEVER, None)
 
@@ -605,3 +606,29 @@ def test_cli_exit_codes_follow_expectations(httpbin: Endpoint, tmp_path: Path) -
     assert len(Path(out).read_text().splitlines()) == 2
     assert cli_main([httpbin.url("/status/200"), httpbin.url("/status/404"), "-q", "-o", out]) == 1
     assert cli_main(["ftp://files.example/x", "-q", "-o", out]) == EXIT_USAGE
+
+
+async def test_every_outcome_field_comes_from_its_source(session: client.ClientSession) -> None:
+    """The engine builds outcomes positionally: each field must land in its own place."""
+    url = "http://a.test/x"
+    timings = Timings(0.001, 0.002, None, 0.003, 0.004)
+    last = Attempt(
+        status=503, reason="Busy", final_url="http://a.test/final", content_type="text/plain",
+        size=7, sha256="ab" * 32, body_path="/b/1", redirects=((301, "http://a.test/y"),),
+        error=None, timings=timings,
+    )  # fmt: skip
+    fetch = ScriptedFetch({url: [last]})
+    outcomes: list[Outcome] = []
+    policy = RetryPolicy(attempts=2, on_status=frozenset({503}))
+    engine = make_engine(session, specs([url], policy), outcomes, fetch, rand=lambda: 0.5)
+    await run(engine)
+    [o] = outcomes
+    assert (o.url, o.method, o.index, o.name) == (url, "GET", 0, None)
+    assert o.source == str(next(specs([url])).source)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", o.started_at)
+    assert (o.final_url, o.status, o.reason, o.ok) == ("http://a.test/final", 503, "Busy", False)
+    assert (o.size, o.content_type, o.sha256, o.body_path) == (7, "text/plain", "ab" * 32, "/b/1")
+    assert (o.timings, o.attempts, o.error) == (timings, 2, None)
+    assert o.redirects == ((301, "http://a.test/y"),)
+    assert o.retries_waited == 0.5 * RetryPolicy().backoff  # full jitter, rand() = 0.5
+    assert o.extra == {}

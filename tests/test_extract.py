@@ -13,6 +13,8 @@ from textwrap import dedent
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 import runner.extract as rx
@@ -21,7 +23,7 @@ from jobs.model import TITLE_FIELD, Extractor, Follow
 from runner.cli import main as cli_main
 from runner.extract import Extraction, Tap, open_tap, plan_for, redact_data
 from runner.extract_fields import MAX_FIELD_CHARS, Doc, follow_links
-from runner.extract_title import TITLE_SCAN_BYTES
+from runner.extract_title import TITLE_SCAN_BYTES, _title_end, quick_title, title_of
 
 PAGE_URL = "http://shop.test/catalogue/page1.html"
 HTML = "text/html; charset=utf-8"
@@ -527,8 +529,8 @@ async def test_a_title_past_the_first_64_kib_is_not_read() -> None:
 async def test_titles_are_parsed_in_batches_each_to_its_own_response() -> None:
     head: CIMultiDict[str] = CIMultiDict({"Content-Type": "text/html"})
     taps = [must_tap(open_tap(options(), head, None)) for _ in range(40)]
-    for i, tap in enumerate(taps):
-        tap.feed(b"<!doctype html><title>page %d</title><p>x</p>" % i)
+    for i, tap in enumerate(taps):  # a comment first: these heads take the parser
+        tap.feed(b"<!doctype html><!-- c --><title>page %d</title><p>x</p>" % i)
     doomed = asyncio.ensure_future(taps[0].finish(PAGE_URL))
     await asyncio.sleep(0)  # it is now waiting in the batch...
     results = [asyncio.ensure_future(tap.finish(PAGE_URL)) for tap in taps[1:]]
@@ -623,3 +625,82 @@ def test_redact_data_masks_every_string() -> None:
     }
     masked = redact_data(data, lambda s: s.replace("SECRET", "***"))
     assert masked == {"u": "http://a.test/?k=***", "l": ["***", 1, None], "n": {"x": "***!"}}
+
+
+# ------------------------------------------------------------------ quick title
+
+_PIECES = [
+    b"<!doctype html>", b"<!DOCTYPE html PUBLIC '-//W3C//DTD'>", b"<html lang=\"en\">",
+    b"<head>", b"</head>", b"<body>", b"<meta charset=\"utf-8\">", b"<meta charset=utf-16>",
+    b"<meta http-equiv=Content-Type content='text/html; charset=shift_jis'>",
+    b"<meta charset=\"windows-1252\">", b"<link rel=stylesheet href=\"/a.css?x=1&y=2\">",
+    b"<br/>", b"<p class='a\"b'>", b"</p>", b"<div data-x=\"a>b\">", b"<img alt=\"<title>\">",
+    b"<!-- <title>c</title> -->", b"<script>t='<title>s</title>'</script>",
+    b"<style>p{}</style>", b"<noscript>x</noscript>", b"<svg><title>Icon</title></svg>",
+    b"<textarea><title>t</title></textarea>", b"<?xml version='1.0'?>", b"text ", b"\n",
+    b"a &amp; b", b"x\x00y", b"caf\xc3\xa9", b"\xe9", b"\xef\xbb\xbf", b"\x0c", b"<", b">",
+    b"<title>", b"</title>", b"<TITLE>", b"<title id=t>", b"<title id=\"t\">", b"</TITLE >",
+    b"<table><tr><td>", b"<select><option selected>", b"<pre>", b"<frameset>", b"&", b">",
+    b"<input value='>'>", b"<x-y>", b"<titles>", b"<p\n>",
+]
+_TITLE_TEXT = st.binary(max_size=12) | st.sampled_from(
+    [b"page 7", b"  A \t\n B  ", b"a&amp;b", b"x<b>y</b>", b"\x1c\x1f", b"\xc3\xa9", b""]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=8),
+    _TITLE_TEXT,
+    st.lists(st.sampled_from(_PIECES), max_size=4),
+    st.sampled_from([None, "utf-8", "iso-8859-1", "shift_jis", "utf-16"]),
+)
+def test_quick_title_agrees_with_libxml2(
+    before: list[bytes], text: bytes, after: list[bytes], charset: str | None
+) -> None:
+    """Whenever the regex reads a title, libxml2 reads the same one from those bytes."""
+    data = b"".join(before) + b"<title>" + text + b"</title>" + b"".join(after)
+    quick = quick_title(data, charset)
+    if quick is not None:
+        assert quick == title_of(data, _title_end(data, 0, TITLE_SCAN_BYTES), charset)
+
+
+@pytest.mark.parametrize(
+    ("head", "title"),
+    [
+        (b"<!doctype html><title>page 5</title>\n<p>x", "page 5"),
+        (b'<html lang="en"><head><meta charset="utf-8">\n<title>\n A  b\n</title>', "A b"),
+        (b"<TITLE>Up</TITLE>", "Up"),
+        (b"<title></title>", ""),
+    ],
+)
+def test_plain_heads_take_the_quick_path(head: bytes, title: str) -> None:
+    assert quick_title(head, None) == title
+    assert title_of(head, _title_end(head, 0, len(head)), None) == title
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"<!-- <title>Fake</title> --><title>Real</title>",  # a comment
+        b"<script>w('<title>x</title>')</script><title>Real</title>",  # raw text
+        b"<svg><title>Icon</title></svg><title>Late</title>",  # foreign content
+        b"<title>Shop &amp; more</title>",  # an entity
+        b"<title>Caf\xc3\xa9</title>",  # not ASCII
+        b"<meta charset=shift_jis><title>a\\b</title>",  # 0x5C is not "\" there
+        b"<title>Unclosed",  # the end is in a later chunk (or never comes)
+    ],
+)
+def test_other_heads_go_to_libxml2(head: bytes) -> None:
+    assert quick_title(head, None) is None
+
+
+async def test_quick_titles_need_no_loop_turn() -> None:
+    head: CIMultiDict[str] = CIMultiDict({"Content-Type": "text/html"})
+    tap = must_tap(open_tap(options(), head, None))
+    tap.feed(b"<!doctype html><title>Now</title><p>x</p>")
+    tap.feed(b"<p>more</p>")  # nothing kept or scanned after the title
+    finish = tap.finish(PAGE_URL)
+    with pytest.raises(StopIteration) as done:  # completes on its first step
+        finish.send(None)
+    assert done.value.value.data == {"title": "Now"}

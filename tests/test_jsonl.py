@@ -7,11 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from servers import Close, ReadRequest, ScriptedServer, Send, http_response
 
 from jobs import RetryPolicy, job_from_urls
 from runner.app import RunOptions, run_job
-from runner.outcome import ErrorInfo, Outcome
+from runner.outcome import ErrorInfo, Outcome, Timings, encode_json
 from runner.sinks.jsonl import JsonlSink
 
 STARTED = "2025-01-02T03:04:05.678Z"
@@ -132,3 +134,75 @@ async def test_a_hostile_server_cannot_break_the_output(
     assert records["utf8"]["ok"] is True
     assert records["esc"]["error"]["kind"] == "protocol"
     assert "\x1b" not in records["esc"]["error"]["message"]  # shown escaped, never raw
+
+
+# -- to_json: the writer's path gives exactly the json module's text of to_record() ----
+
+REFERENCE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
+
+_TEXT = st.text(max_size=8) | st.sampled_from(HOSTILE) | st.just("x" * 2100)
+_SECONDS = st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.integers(0, 9)
+_EXTRA = st.dictionaries(
+    st.sampled_from(["data", "follow", "status", "url", "where"]),
+    st.none() | st.integers() | _TEXT | st.just(Path("/x")),
+    max_size=3,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=_TEXT,
+    maybe=st.none() | _TEXT,
+    number=st.none() | st.integers(-5, 10**12),
+    ok=st.booleans(),
+    timings=st.builds(Timings, _SECONDS, _SECONDS, _SECONDS, _SECONDS, _SECONDS),
+    redirects=st.lists(st.tuples(st.integers(100, 999), _TEXT), max_size=2).map(tuple),
+    error=st.none() | st.builds(ErrorInfo, _TEXT, _TEXT),
+    extra=_EXTRA,
+    body_path=st.none() | _TEXT | st.just(Path("/b/1")),
+)
+def test_to_json_is_the_record_encoded(
+    text: str,
+    maybe: str | None,
+    number: int | None,
+    ok: bool,
+    timings: Timings,
+    redirects: tuple[tuple[int, str], ...],
+    error: ErrorInfo | None,
+    extra: dict[str, object],
+    body_path: object,
+) -> None:
+    o = Outcome(
+        "http://a.test/" + text, text or "GET", number or 0, text, STARTED, name=maybe,
+        final_url=maybe, status=number, reason=maybe, ok=ok, size=number, content_type=maybe,
+        timings=timings, attempts=number or 0, redirects=redirects, error=error,
+        sha256=maybe, body_path=body_path, retries_waited=0.5, extra=extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert o.to_json() == REFERENCE(o.to_record())
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _TEXT | st.just(Path("/p")),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSONISH)
+def test_encode_json_is_the_json_modules_encoder(value: object) -> None:
+    assert encode_json(value) == REFERENCE(value)
+
+
+def test_to_json_of_a_typical_record() -> None:
+    o = outcome(
+        status=200, reason="OK", ok=True, size=2000, content_type="text/html",
+        timings=Timings(None, 0.0012345, None, 0.002, 0.0031), sha256="ab" * 32,
+        redirects=((301, "http://a.test/old"),), extra={"data": {"title": "Home"}},
+    )  # fmt: skip
+    line = o.to_json()
+    assert line == REFERENCE(o.to_record())
+    assert json.loads(line)["elapsed_ms"] == {
+        "dns": None, "connect": 1.234, "tls": None, "ttfb": 2.0, "total": 3.1
+    }  # fmt: skip
+    assert line.endswith(',"data":{"title":"Home"}}')
