@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -173,7 +174,7 @@ async def fetch_attempt(
                 sink = settings.store.open(spec.method, spec.url)
             if expected:  # data comes from the responses that count, like saved bodies
                 tap = open_tap(spec.options, resp.headers, resp.content_length)
-            await _read_body(resp, settings.max_body, sink, attempt, tap)
+            await read_body(resp, settings.max_body, sink, attempt, tap.feed if tap else None)
             if sink is not None:
                 attempt.body_path = str(await sink.commit())
                 sink = None
@@ -202,13 +203,15 @@ def _wants_body(settings: FetchSettings, spec: RequestSpec, expected: bool) -> b
     return mode is SaveMode.ALWAYS or (mode is SaveMode.ON_SUCCESS and expected)
 
 
-async def _read_body(
+async def read_body(
     resp: client.ClientResponse,
     max_body: int | None,
     sink: BodySink | None,
     attempt: Attempt,
-    tap: Tap | None = None,
+    feed: Callable[[bytes], None] | None = None,
 ) -> None:
+    """Stream the body: count, cap at ``max_body``, hash, hand each chunk to ``feed``
+    and ``sink``; sets ``attempt.size`` and ``attempt.sha256``."""
     declared = resp.content_length
     if max_body is not None and declared is not None and declared > max_body:
         raise BodyTooLarge(f"Content-Length {declared} exceeds max_body {max_body}")
@@ -219,8 +222,8 @@ async def _read_body(
         if max_body is not None and size > max_body:
             raise BodyTooLarge(f"body exceeds max_body {max_body} bytes")
         digest.update(chunk)
-        if tap is not None:
-            tap.feed(chunk)
+        if feed is not None:
+            feed(chunk)
         if sink is not None:
             await sink.write(chunk)
     attempt.size = size

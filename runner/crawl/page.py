@@ -19,7 +19,6 @@ outcome arrives.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from urllib.parse import urljoin, urlsplit
 import client
 from jobs import RequestSpec
 
-from ..fetch import Attempt, BodyTooLarge, FetchSettings, PhaseClock, classify, request_kwargs
+from ..fetch import Attempt, FetchSettings, PhaseClock, classify, read_body, request_kwargs
 from ..links import Link, SitemapError, extract_html, extract_sitemap, html_ids
 from ..outcome import ErrorInfo, Timings
 from .state import Validators
@@ -140,7 +139,7 @@ class EntryFetcher:
         attempt = Attempt()
         ttfb: float | None = None
         sink: BodySink | None = None
-        body: bytearray | None = None
+        body: _Prefix | None = None
         try:
             async with session.request(spec.method, spec.url, **kwargs) as resp:
                 ttfb = time.perf_counter() - started
@@ -163,10 +162,12 @@ class EntryFetcher:
                         and (ctype in _HTML_TYPES or (plan.want_links and ctype in _XML_TYPES))
                     )
                     if parse and (plan.want_links or plan.want_ids):
-                        body = bytearray()
+                        body = _Prefix()
                     if self._store is not None and plan.kind == "page" and resp.status == 200:
                         sink = self._store.open("GET", spec.url)
-                    await _read(resp, self._max_body, attempt, sink, body)
+                    await read_body(
+                        resp, self._max_body, sink, attempt, body.feed if body is not None else None
+                    )
                     if sink is not None:
                         attempt.body_path = str(await sink.commit())
                         sink = None
@@ -179,7 +180,7 @@ class EntryFetcher:
                             content_type=attempt.content_type,
                         )
                     if body is not None:
-                        _parse(bytes(body), final, ctype, resp.charset, plan, info, spec.url)
+                        _parse(bytes(body.data), final, ctype, resp.charset, plan, info, spec.url)
         except asyncio.CancelledError:
             if sink is not None:
                 await asyncio.shield(sink.abort())
@@ -245,29 +246,18 @@ def _looks_like_challenge(status: int, headers: client.CIMultiDictProxy[str]) ->
     return status == 503 and "cloudflare" in headers.get("Server", "").lower()
 
 
-async def _read(
-    resp: client.ClientResponse,
-    max_body: int | None,
-    attempt: Attempt,
-    sink: BodySink | None,
-    body: bytearray | None,
-) -> None:
-    declared = resp.content_length
-    if max_body is not None and declared is not None and declared > max_body:
-        raise BodyTooLarge(f"Content-Length {declared} exceeds max_body {max_body}")
-    digest = hashlib.sha256()
-    size = 0
-    async for chunk in resp.content.iter_any():
-        size += len(chunk)
-        if max_body is not None and size > max_body:
-            raise BodyTooLarge(f"body exceeds max_body {max_body} bytes")
-        digest.update(chunk)
-        if body is not None and len(body) < PARSE_LIMIT:
-            body += chunk[: PARSE_LIMIT - len(body)]  # links of the first 8 MiB only
-        if sink is not None:
-            await sink.write(chunk)
-    attempt.size = size
-    attempt.sha256 = digest.hexdigest()
+class _Prefix:
+    """The first ``PARSE_LIMIT`` bytes of a body, for link extraction."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        room = PARSE_LIMIT - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
 
 
 def _parse(
