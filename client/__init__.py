@@ -6,6 +6,7 @@ unchanged. Built on httptools (llhttp), multidict, yarl and aiodns.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .address_policy import AddressPolicy, ClientConnectorBlockedError, deny_private
@@ -68,40 +69,68 @@ from .session import ClientSession, request
 from .streams import EMPTY_PAYLOAD, StreamReader
 from .tcp import TCPConnector, UnixConnector
 from .timeouts import ClientTimeout
-from .tracing import (
-    TraceConfig,
-    TraceConnectionCreateEndParams,
-    TraceConnectionCreateStartParams,
-    TraceConnectionQueuedEndParams,
-    TraceConnectionQueuedStartParams,
-    TraceConnectionReuseconnParams,
-    TraceDnsCacheHitParams,
-    TraceDnsCacheMissParams,
-    TraceDnsResolveHostEndParams,
-    TraceDnsResolveHostStartParams,
-    TraceRequestChunkSentParams,
-    TraceRequestEndParams,
-    TraceRequestExceptionParams,
-    TraceRequestHeadersSentParams,
-    TraceRequestRedirectParams,
-    TraceRequestStartParams,
-    TraceResponseChunkReceivedParams,
-)
-from .ws_models import ClientWSTimeout, WebSocketError, WSCloseCode, WSMessage, WSMsgType
+from .tracing import TraceConfig
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .trace_params import (
+        TraceConnectionCreateEndParams,
+        TraceConnectionCreateStartParams,
+        TraceConnectionQueuedEndParams,
+        TraceConnectionQueuedStartParams,
+        TraceConnectionReuseconnParams,
+        TraceDnsCacheHitParams,
+        TraceDnsCacheMissParams,
+        TraceDnsResolveHostEndParams,
+        TraceDnsResolveHostStartParams,
+        TraceRequestChunkSentParams,
+        TraceRequestEndParams,
+        TraceRequestExceptionParams,
+        TraceRequestHeadersSentParams,
+        TraceRequestRedirectParams,
+        TraceRequestStartParams,
+        TraceResponseChunkReceivedParams,
+    )
     from .websocket import ClientWebSocketResponse
+    from .ws_models import ClientWSTimeout, WebSocketError, WSCloseCode, WSMessage, WSMsgType
+
+# Loaded on first use, not with `import client` (start-up time, issue 6): websockets
+# bring wsproto and h11 (~15 ms), the trace parameter dataclasses ~6 ms.
+_LAZY = {
+    "ClientWebSocketResponse": ".websocket",
+    "ClientWSTimeout": ".ws_models",
+    "WebSocketError": ".ws_models",
+    "WSCloseCode": ".ws_models",
+    "WSMessage": ".ws_models",
+    "WSMsgType": ".ws_models",
+    "TraceConnectionCreateEndParams": ".tracing",
+    "TraceConnectionCreateStartParams": ".tracing",
+    "TraceConnectionQueuedEndParams": ".tracing",
+    "TraceConnectionQueuedStartParams": ".tracing",
+    "TraceConnectionReuseconnParams": ".tracing",
+    "TraceDnsCacheHitParams": ".tracing",
+    "TraceDnsCacheMissParams": ".tracing",
+    "TraceDnsResolveHostEndParams": ".tracing",
+    "TraceDnsResolveHostStartParams": ".tracing",
+    "TraceRequestChunkSentParams": ".tracing",
+    "TraceRequestEndParams": ".tracing",
+    "TraceRequestExceptionParams": ".tracing",
+    "TraceRequestHeadersSentParams": ".tracing",
+    "TraceRequestRedirectParams": ".tracing",
+    "TraceRequestStartParams": ".tracing",
+    "TraceResponseChunkReceivedParams": ".tracing",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Websockets load wsproto and h11 (~15 ms): only on first use, not with `import client`.
-    if name == "ClientWebSocketResponse":
-        from .websocket import ClientWebSocketResponse
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return ClientWebSocketResponse
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Plain sorted() order (tests/test_seed_examples.py), not ruff's isort-style order.
 __all__ = (  # noqa: RUF022

@@ -158,6 +158,15 @@ class BaseConnector(Releaser):
                 await trace.send_connection_create_end()
         return conn
 
+    def take_pooled(self, key: ConnectionKey) -> Connection | None:
+        """``connect`` for an untraced request when a pooled socket is ready, else ``None``.
+
+        No coroutine: the keep-alive hot path checks out synchronously (``exchange``).
+        """
+        if self._closed:
+            raise RuntimeError("Connector is closed.")
+        return self._take_idle(key)
+
     @staticmethod
     async def _reused(conn: Connection, traces: list[Trace] | None) -> Connection:
         if traces:
@@ -173,7 +182,9 @@ class BaseConnector(Releaser):
         stack = self._idle.get(key)
         if not stack:
             return None
-        now = asyncio.get_running_loop().time()
+        # The socket's own loop (the running one): asyncio.get_running_loop() costs a
+        # getpid() system call per request.
+        now = stack[-1].protocol.loop.time()
         while stack:
             conn = stack.pop()  # LIFO: the freshest socket
             self._idle_lru.pop(conn, None)
@@ -297,7 +308,7 @@ class BaseConnector(Releaser):
                 del self._in_use_per_key[conn.key]
         if reusable and not self._force_close and not self._closed:
             conn.state = ConnState.IDLE
-            loop = asyncio.get_running_loop()
+            loop = conn.protocol.loop  # not get_running_loop(): see _take_idle
             conn.idle_since = loop.time()
             self._idle.setdefault(conn.key, []).append(conn)
             self._idle_lru[conn] = None

@@ -13,7 +13,6 @@ values; the outgoing header carries at most 150 cookies and 8190 octets.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import functools
 import json
@@ -22,9 +21,10 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from http.cookies import BaseCookie, CookieError, Morsel, SimpleCookie
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from publicsuffixlist import PublicSuffixList
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 __all__ = (
     "cookie_header",
@@ -47,7 +47,7 @@ MAX_COOKIE_HEADER_OCTETS = 8190
 # The limit counts the whole field line, as aiohttp does.
 _HEADER_PREFIX_OCTETS = len("Cookie: ")
 # Latest instant we store; keeps JSON finite and calendar arithmetic in range.
-MAX_TIMESTAMP = float(calendar.timegm((9999, 12, 31, 23, 59, 59, 0, 0, 0)))
+MAX_TIMESTAMP = 253402300799.0  # calendar.timegm((9999, 12, 31, 23, 59, 59, 0, 0, 0))
 
 # RFC 6265bis §5.6 step 1: any CTL but HTAB voids the whole field.
 _FIELD_CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -206,6 +206,8 @@ def parse_cookie_date(text: str) -> float | None:
     hour, minute, second = hms
     if year < 1601 or hour > 23 or minute > 59 or second > 59:
         return None
+    import calendar  # here: calendar and datetime cost ~2 ms of `import client`
+
     if not 1 <= day <= calendar.monthrange(year, month)[1]:
         return None  # step 5: no such date (31 Feb), not a silent roll-over
     return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
@@ -258,6 +260,8 @@ def default_path(request_path: str) -> str:
 
 @functools.cache
 def _psl() -> PublicSuffixList:
+    from publicsuffixlist import PublicSuffixList  # first domain cookie, not `import client`
+
     return PublicSuffixList()  # the bundled list; nothing is fetched
 
 

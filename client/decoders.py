@@ -14,9 +14,6 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
-import brotli
-import zstandard
-
 from .exceptions import ContentEncodingError
 from .zstd_frames import _ZstdFramer
 
@@ -187,10 +184,14 @@ class _BrotliDecoder(ContentDecoder):
 
     def __init__(self) -> None:
         super().__init__(("br",))
+        import brotli  # here, not at import: ~0.5 ms of `import client` (with zstandard)
+
         self._dec = brotli.Decompressor()
         self._fed = False
 
     def _process(self, chunk: _Buffer) -> bytes:
+        import brotli  # loaded by __init__: a dict lookup
+
         try:
             out: bytes = self._dec.process(chunk, output_buffer_limit=_BR_LIMIT)
         except brotli.error as exc:
@@ -232,11 +233,15 @@ class _ZstdDecoder(ContentDecoder):
 
     def __init__(self, max_members: int, max_window: int) -> None:
         super().__init__(("zstd",))
+        import zstandard  # on the first zstd body, not at `import client`
+
         dctx = zstandard.ZstdDecompressor(max_window_size=max_window)
         self._dobj = dctx.decompressobj(read_across_frames=True)
         self._framer = _ZstdFramer(max_members)
 
     def decompress(self, data: bytes) -> Iterator[bytes]:
+        import zstandard  # loaded by __init__: a dict lookup
+
         view = memoryview(data)
         pos, end = 0, len(view)
         while pos < end:

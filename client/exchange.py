@@ -8,9 +8,9 @@ whose exchange did not finish cleanly never returns to the pool.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .connector import BaseConnector
 from .exceptions import (
     ClientConnectionError,
     ClientConnectionResetError,
@@ -19,15 +19,15 @@ from .exceptions import (
     HttpProcessingError,
     ServerDisconnectedError,
 )
+from .http1_events import _Record
+from .request import ClientRequest
 from .response import ClientResponse
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .connection import Connection
-    from .connector import BaseConnector
     from .protocol import HeadResult
-    from .request import ClientRequest
     from .timeouts import ClientTimeout
 
 # RFC 9110 §9.2.2 idempotent methods: safe to send again after a stale socket.
@@ -35,14 +35,23 @@ IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 _STALE_ERRORS = (ServerDisconnectedError, ClientOSError, ClientConnectionResetError)
 
 
-@dataclass(frozen=True, slots=True)
-class ReadSettings:
+class ReadSettings(_Record):
     """How to read a response: buffer size, decompression, parser limits."""
 
-    read_bufsize: int
-    auto_decompress: bool
-    limits: tuple[int, int, int]
-    upgrade: bool = False  # the request asks to switch protocols (ws_connect)
+    _fields = ("read_bufsize", "auto_decompress", "limits", "upgrade")
+    __slots__ = ("auto_decompress", "limits", "read_bufsize", "upgrade")
+
+    def __init__(
+        self,
+        read_bufsize: int,
+        auto_decompress: bool,
+        limits: tuple[int, int, int],
+        upgrade: bool = False,  # the request asks to switch protocols (ws_connect)
+    ) -> None:
+        self.read_bufsize = read_bufsize
+        self.auto_decompress = auto_decompress
+        self.limits = limits
+        self.upgrade = upgrade
 
     def override(
         self,
@@ -85,8 +94,13 @@ async def send(
     idempotent methods with a replayable body (aiohttp >= 3.10 does the same).
     """
     retried = False
+    # An untraced request on the stock checkout may take a pooled socket without a coroutine.
+    direct = not req.traces and type(connector).connect is BaseConnector.connect
     while True:
-        conn = await connector.connect(req.connection_key(), timeout, req.traces)
+        key = req.connection_key()
+        conn = connector.take_pooled(key) if direct else None
+        if conn is None:
+            conn = await connector.connect(key, timeout, req.traces)
         try:
             return await _exchange(conn, req, timeout, settings, deadline, make_response)
         except _STALE_ERRORS:
@@ -119,7 +133,10 @@ async def _exchange(
         expect_upgrade=settings.upgrade,
     )
     try:
-        await _write(req, conn, head_future)
+        if req.body is None and not req.traces and type(req) is ClientRequest:
+            _write_head(req, conn, head_future)  # no body, no callbacks: nothing to await
+        else:
+            await _write(req, conn, head_future)
         protocol.start_read_timeout(timeout.sock_read)
         head, stream = await head_future
     except HttpProcessingError as exc:
@@ -150,8 +167,26 @@ async def _write(
     try:
         await req.write(conn.protocol, absolute_form=req.proxy is not None and not req.tunneled)
     except (ClientConnectionError, OSError):
-        if head_future.done() and not head_future.cancelled() and not head_future.exception():
-            # e.g. 413 and close while we were still uploading: that answer is the result.
-            conn.protocol.mark_unreusable()
-            return
-        raise
+        if not _answered(conn, head_future):
+            raise
+
+
+def _write_head(
+    req: ClientRequest, conn: Connection, head_future: asyncio.Future[HeadResult]
+) -> None:
+    """``_write`` for a body-less, untraced request: what ``ClientRequest.write`` does."""
+    try:
+        conn.protocol.write(
+            req.encode_head(absolute_form=req.proxy is not None and not req.tunneled)
+        )
+    except (ClientConnectionError, OSError):
+        if not _answered(conn, head_future):
+            raise
+
+
+def _answered(conn: Connection, head_future: asyncio.Future[HeadResult]) -> bool:
+    if head_future.done() and not head_future.cancelled() and not head_future.exception():
+        # e.g. 413 and close while we were still uploading: that answer is the result.
+        conn.protocol.mark_unreusable()
+        return True
+    return False

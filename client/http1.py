@@ -269,7 +269,7 @@ class ResponseCodec:
                 match = self._check_head(head)
                 self._parser = HttpResponseParser(self._callbacks)
                 self._parse_head(head)
-                self._finish_head(match, out)
+                self._finish_head(match, out, head)
                 return idx + 4
         # A head in pieces: _buf keeps only the status line and the unfinished
         # line (llhttp holds the parsed fields), so memory stays under twice the
@@ -384,13 +384,20 @@ class ResponseCodec:
             cls = TransferEncodingError if "Transfer-Encoding" in msg else InvalidHeader
             raise cls(msg) from exc
 
-    def _finish_head(self, match: re.Match[bytes], out: list[Event]) -> None:
+    def _finish_head(
+        self, match: re.Match[bytes], out: list[Event], head: bytes | None = None
+    ) -> None:
         if not self._hdrs_done:
             raise BadHttpMessage("incomplete response head")
         status = int(match[2])
         raw = self._raw
-        # Decoded as aiohttp does; llhttp keeps trailing OWS, RFC 9110 §5.5 drops it.
-        pairs = [(n.decode("utf-8", _SE), v.decode("utf-8", _SE).rstrip(" \t")) for n, v in raw]
+        # llhttp keeps trailing OWS, RFC 9110 §5.5 drops it.
+        if head is not None and head.isascii():
+            # The common head: plain decode() gives the same strings without the
+            # error-handler lookups (~25 % of this step).
+            pairs = [(n.decode(), v.decode().rstrip(" \t")) for n, v in raw]
+        else:  # decoded as aiohttp does
+            pairs = [(n.decode("utf-8", _SE), v.decode("utf-8", _SE).rstrip(" \t")) for n, v in raw]
         headers: CIMultiDict[str] = CIMultiDict(pairs)
         length, chunked = _body_headers(headers)
         upgrade = status == 101 or (self._is_connect and 200 <= status < 300)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -72,6 +71,8 @@ class MultipartWriter(Payload):
 
     def __init__(self, subtype: str = "mixed", boundary: str | None = None) -> None:
         check_token(subtype, "multipart subtype")
+        import uuid  # on first use: keeps uuid out of `import client`
+
         boundary = uuid.uuid4().hex if boundary is None else _check_boundary(boundary)
         quoted = boundary if _TOKEN_RE.fullmatch(boundary) else f'"{boundary}"'
         super().__init__(None, content_type=f"multipart/{subtype}; boundary={quoted}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import io
 import json
-import mimetypes
 import os
 import re
 from abc import ABC, abstractmethod
@@ -122,6 +121,8 @@ class Payload(ABC):
         self._filename = filename
         self._consumed = False
         if content_type is None:
+            import mimetypes  # on first use: not part of `import client`
+
             guessed = mimetypes.guess_type(filename)[0] if filename else None
             content_type = guessed or self._default_content_type
         self._headers: CIMultiDict[str] = CIMultiDict()

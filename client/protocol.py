@@ -100,7 +100,8 @@ class ResponseProtocol(asyncio.Protocol):
             # (security.md PARSE-12); the connection is poisoned.
             self._poison()
             return
-        self._last_read = self._loop.time()
+        if self._sock_read:  # only the sock_read timer reads it: no clock call otherwise
+            self._last_read = self._loop.time()
         try:
             events = codec.feed(data)
         except HttpProcessingError as exc:
@@ -141,6 +142,11 @@ class ResponseProtocol(asyncio.Protocol):
             on_lost()
 
     # -- exchange lifecycle ----------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop this connection's transport belongs to."""
+        return self._loop
 
     @property
     def is_connected(self) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import netrc
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -177,6 +176,8 @@ def load_netrc(path: Path | None) -> dict[str, BasicAuth]:
     """
     if path is None or not path.is_file():
         return {}
+    import netrc  # trust_env only: keeps netrc and shlex out of `import client`
+
     try:
         parsed = netrc.netrc(str(path))
     except (netrc.NetrcParseError, OSError, UnicodeError) as exc:

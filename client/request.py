@@ -50,6 +50,7 @@ class ClientRequest:
     """An outgoing request: method, URL, final headers and body payload."""
 
     __slots__ = (
+        "_plain",
         "body",
         "chunked",
         "compress",
@@ -101,7 +102,8 @@ class ClientRequest:
         self.expect100 = expect100
         self.compress = _compress_coding(compress, headers)
         self.headers = headers
-        self._auto_headers(skip_auto_headers)
+        # No user header, no proxy: nothing private in the head (its block may be cached).
+        self._plain = self._auto_headers(skip_auto_headers) and proxy is None
         if proxy is not None:
             self._proxy_fields()
         self.chunked = self._framing(chunked)
@@ -117,15 +119,22 @@ class ClientRequest:
 
     # -- header assembly ---------------------------------------------------------
 
-    def _auto_headers(self, skip: frozenset[str]) -> None:
+    def _auto_headers(self, skip: frozenset[str]) -> bool:
+        """Add Host, Accept... unless given or skipped; True if no header was given."""
         headers = self.headers
-        if "Host" not in headers and "host" not in skip:
+        fresh = not headers and not skip  # the common case: no lookups needed
+        if fresh:
             headers["Host"] = host_header(self.url)
-        for name, lower, value in _AUTO_HEADERS:
-            if name not in headers and lower not in skip:
+            for name, _, value in _AUTO_HEADERS:
                 headers[name] = value
+        else:
+            if "Host" not in headers and "host" not in skip:
+                headers["Host"] = host_header(self.url)
+            for name, lower, value in _AUTO_HEADERS:
+                if name not in headers and lower not in skip:
+                    headers[name] = value
         body = self.body
-        if "Content-Type" not in headers and "content-type" not in skip:
+        if fresh or ("Content-Type" not in headers and "content-type" not in skip):
             if body is not None:
                 headers["Content-Type"] = body.content_type
             elif self.method in _DEFAULT_CT_METHODS:
@@ -134,6 +143,7 @@ class ClientRequest:
             for name, value in body.headers.items():
                 if name not in headers and name.lower() != "content-type":
                     headers[name] = value
+        return fresh
 
     def _proxy_fields(self) -> None:
         """``Proxy-*`` fields go on a request the proxy reads, never into a tunnel."""
@@ -191,6 +201,12 @@ class ClientRequest:
         return self.url.port
 
     def connection_key(self) -> ConnectionKey:
+        if self.proxy is None and not self.proxy_headers:  # direct: the same key, fewer steps
+            is_ssl = self.url.scheme in SSL_SCHEMES
+            ssl = self.ssl if is_ssl or isinstance(self.ssl, Fingerprint) else True
+            return ConnectionKey(
+                self.host, self.port, is_ssl, ssl, None, self.proxy_auth, None, self.server_hostname
+            )
         proxy_headers = tuple(self.proxy_headers.items()) if self.proxy_headers else None
         # ssl= also governs TLS to an https:// proxy, even for an http:// target.
         tls_proxy = self.proxy is not None and self.proxy.scheme == "https"
@@ -214,8 +230,19 @@ class ClientRequest:
     # -- writing -------------------------------------------------------------------
 
     def encode_head(self, *, absolute_form: bool = False) -> bytes:
-        target = request_target(self.url, absolute_form=absolute_form)
-        return encode_request_head(self.method, target, self.version, self.headers.items())
+        # Unchecked here: encode_request_head checks the target (once, not twice).
+        target = request_target(self.url, absolute_form=absolute_form, check=False)
+        headers = self.headers
+        # Never a credential in a cached head block, even one added after construction.
+        cacheable = (
+            self._plain
+            and "Authorization" not in headers
+            and "Cookie" not in headers
+            and "Proxy-Authorization" not in headers
+        )
+        return encode_request_head(
+            self.method, target, self.version, headers.items(), cacheable=cacheable
+        )
 
     async def write(self, protocol: ResponseProtocol, *, absolute_form: bool = False) -> None:
         """Write head and body; with ``expect100``, the body only after ``100 Continue``."""

@@ -298,6 +298,8 @@ class ClientResponse:
     async def wait_for_close(self) -> None:
         self.release()
 
+    # RequestContextManager does what these two do inline (no coroutine) unless a
+    # subclass overrides them: keep it in step.
     async def __aenter__(self) -> ClientResponse:
         self._in_context = True
         return self

@@ -68,7 +68,7 @@ def check_header_value(value: str) -> None:
         raise ValueError(f"header value {value!r} contains forbidden character {bad[0]!r}")
 
 
-def request_target(url: URL, *, absolute_form: bool = False) -> str:
+def request_target(url: URL, *, absolute_form: bool = False, check: bool = True) -> str:
     """The request-target for ``url`` (RFC 9112 §3.2), from its encoded parts.
 
     Origin-form ``/path?query`` by default; absolute-form (no userinfo, no
@@ -80,7 +80,8 @@ def request_target(url: URL, *, absolute_form: bool = False) -> str:
         target = "/" + target
     if absolute_form:
         target = str(url.origin()) + target
-    _check_target(target)
+    if check:  # off only for a caller that checks it itself (encode_request_head does)
+        _check_target(target)
     return target
 
 
@@ -94,11 +95,15 @@ def encode_request_head(
     target: str,
     version: tuple[int, int],
     headers: Iterable[tuple[str, str]],
+    *,
+    cacheable: bool = False,
 ) -> bytes:
     """Serialize the request line and header section into one buffer.
 
     Every part is validated again here; values are encoded as UTF-8 (as
-    aiohttp does).  ValueError names the offending part.
+    aiohttp does).  ValueError names the offending part.  ``cacheable``: the
+    fields carry nothing private (no credentials, no cookies), so their
+    validated block may be remembered and reused for identical fields.
     """
     check_method(method)
     _check_target(target)
@@ -106,11 +111,32 @@ def encode_request_head(
         version_line = _VERSIONS[version]
     except (KeyError, TypeError):
         raise ValueError(f"unsupported HTTP version {version!r}: only 1.0 and 1.1") from None
-    parts = [method, " ", target, version_line]
+    line = f"{method} {target}{version_line}".encode()
+    if not cacheable:
+        return line + _header_block(headers)
+    fields = tuple(headers)
+    block = _BLOCKS.get(fields)
+    if block is None:
+        block = _header_block(fields)
+        if len(_BLOCKS) >= _BLOCKS_MAX:
+            _BLOCKS.clear()
+        _BLOCKS[fields] = block
+    return line + block
+
+
+# Validated header blocks of requests without private fields (the auto headers plus
+# Host, per host): a crawl sends the same few blocks again and again (issue 6).
+_BLOCKS: dict[tuple[tuple[str, str], ...], bytes] = {}
+_BLOCKS_MAX: Final = 256
+
+
+def _header_block(headers: Iterable[tuple[str, str]]) -> bytes:
+    """The header section (CRLF-terminated fields, then the empty line), validated."""
+    parts: list[str] = []
     for name, value in headers:
         parts += (name, ": ", value, "\r\n")
     parts.append("\r\n")
-    names, values = parts[4:-1:4], parts[6:-1:4]
+    names, values = parts[0:-1:4], parts[2:-1:4]
     # Hot path: one regex over all names and one over all values, not two per field
     # (concatenated tokens are a token, so only empty names need a separate look).
     try:

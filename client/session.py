@@ -21,6 +21,7 @@ from . import exchange
 from .awaitables import RequestContextManager, SessionRequestContextManager
 from .connector import BaseConnector
 from .cookiejar import AbstractCookieJar, CookieJar, cookie_header
+from .deadline import Deadline
 from .exceptions import (
     TooManyRedirects,
     TotalTimeoutError,
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ("ClientSession", "request")
 
 RaiseForStatus = bool | Callable[[ClientResponse], Awaitable[None]]
+# (a connector's allowed_protocol_schema_set, upgrade) -> the schemes a request may use.
+_SCHEMES_CACHE: dict[tuple[frozenset[str], bool], frozenset[str]] = {}
 
 
 class ClientSession:
@@ -279,7 +282,13 @@ class ClientSession:
         method = check_method(method).upper()
         url = build_url(str_or_url, self._base_url, params, self._allowed_schemes(upgrade))
         auth, url = self._pick_auth(url, auth)
-        user_headers = merge_headers(self._default_headers, headers)
+        trace_configs = self._trace_configs
+        if headers or trace_configs:
+            user_headers = merge_headers(self._default_headers, headers)
+        else:
+            # Copy-on-write: the session's defaults stand for this request's headers
+            # until a redirect edits them (_follow copies first); _hop_headers copies.
+            user_headers = self._default_headers
         if auth is not None and "Authorization" in user_headers:
             raise ValueError(
                 "Cannot combine AUTHORIZATION header with AUTH argument or credentials "
@@ -298,7 +307,7 @@ class ClientSession:
             settings = exchange.ReadSettings(
                 settings.read_bufsize, settings.auto_decompress, settings.limits, upgrade=True
             )
-        traces = self._make_traces(trace_request_ctx)
+        traces = self._make_traces(trace_request_ctx) if trace_configs else []
         skip = self._skip_auto_headers
         if skip_auto_headers:  # the common case (none) builds no set at all
             skip = skip | frozenset(h.lower() for h in skip_auto_headers)
@@ -307,9 +316,11 @@ class ClientSession:
             await trace.send_request_start(method, url, user_headers)
         loop = asyncio.get_running_loop()
         total = active(client_timeout.total)
-        deadline = loop.time() + total if total else None
+        now = loop.time()
+        deadline = now + total if total else None
         try:
-            async with asyncio.timeout_at(deadline) as cm:
+            guard = Deadline(loop, deadline, now)  # asyncio.timeout_at(deadline), cheaper
+            try:
                 resp = await self._follow(
                     hop,
                     skip,
@@ -325,8 +336,12 @@ class ClientSession:
                     deadline,
                     traces,
                 )
+            except BaseException as exc:
+                guard.exit(exc)  # a TimeoutError from exc if the deadline ended it
+                raise
+            guard.exit(None)
         except TimeoutError as exc:
-            if cm.expired():
+            if guard.expired():
                 error = TotalTimeoutError(f"Total timeout of {total} s reached for {url}")
                 await self._trace_exception(traces, hop, error)
                 raise error from exc
@@ -417,14 +432,23 @@ class ClientSession:
             resp.release()
             if len(history) > max_redirects:
                 raise TooManyRedirects(history[0].request_info, tuple(history))
+            if hop.headers is self._default_headers:
+                hop.headers = CIMultiDict(hop.headers)  # never edit the session's defaults
             redirect_hop(hop, resp.status, target)
 
     # -- steps ---------------------------------------------------------------------------
 
     def _allowed_schemes(self, upgrade: bool = False) -> frozenset[str]:
         assert self._connector is not None
-        wanted = HTTP_SCHEMES | WS_SCHEMES if upgrade else HTTP_SCHEMES  # ws:// for ws_connect
-        return self._connector.allowed_protocol_schema_set & wanted
+        offered = self._connector.allowed_protocol_schema_set
+        cacheable = type(offered) is frozenset  # a subclass may set a plain (unhashable) set
+        schemes = _SCHEMES_CACHE.get((offered, upgrade)) if cacheable else None
+        if schemes is None:  # once per connector class, not a set intersection per request
+            wanted = HTTP_SCHEMES | WS_SCHEMES if upgrade else HTTP_SCHEMES  # ws:// for ws_connect
+            schemes = frozenset(offered & wanted)
+            if cacheable:
+                _SCHEMES_CACHE[(offered, upgrade)] = schemes
+        return schemes
 
     def _pick_auth(self, url: URL, auth: BasicAuth | None) -> tuple[BasicAuth | None, URL]:
         """Request auth, else URL credentials, else the session's (own origin only)."""

@@ -15,7 +15,6 @@ then ``on_dns_resolvehost_start``/``_end`` around the resolver call.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Generic, Self, SupportsIndex, TypeVar
 
@@ -26,6 +25,24 @@ from .streams import EMPTY_PAYLOAD, StreamReader
 
 if TYPE_CHECKING:
     from .response import ClientResponse
+    from .trace_params import (
+        TraceConnectionCreateEndParams,
+        TraceConnectionCreateStartParams,
+        TraceConnectionQueuedEndParams,
+        TraceConnectionQueuedStartParams,
+        TraceConnectionReuseconnParams,
+        TraceDnsCacheHitParams,
+        TraceDnsCacheMissParams,
+        TraceDnsResolveHostEndParams,
+        TraceDnsResolveHostStartParams,
+        TraceRequestChunkSentParams,
+        TraceRequestEndParams,
+        TraceRequestExceptionParams,
+        TraceRequestHeadersSentParams,
+        TraceRequestRedirectParams,
+        TraceRequestStartParams,
+        TraceResponseChunkReceivedParams,
+    )
 
 __all__ = (
     "Trace",
@@ -49,6 +66,29 @@ __all__ = (
 )
 
 P = TypeVar("P")
+_PARAM_NAMES = frozenset(name for name in __all__ if name.endswith("Params"))
+
+
+def _load_params() -> None:
+    """Bind the ``Trace*Params`` classes as globals here (``Trace.send_*`` use them).
+
+    Deferred to the first ``TraceConfig`` (or lookup): building the dataclasses is
+    most of this module's import cost. A name already bound (patched) is kept.
+    """
+    from . import trace_params
+
+    module_globals = globals()
+    for name in trace_params.__all__:
+        module_globals.setdefault(name, getattr(trace_params, name))
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PARAM_NAMES:
+        _load_params()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 Callback = Callable[[Any, SimpleNamespace, P], Awaitable[None]]
 
 
@@ -112,109 +152,13 @@ class Signal(list[Callback[P]], Generic[P]):
             await callback(session, ctx, params)
 
 
-@dataclass(frozen=True, slots=True)
-class TraceRequestStartParams:
-    method: str
-    url: URL
-    headers: CIMultiDict[str]
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRequestChunkSentParams:
-    method: str
-    url: URL
-    chunk: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class TraceResponseChunkReceivedParams:
-    method: str
-    url: URL
-    chunk: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRequestEndParams:
-    method: str
-    url: URL
-    headers: CIMultiDict[str]
-    response: ClientResponse
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRequestExceptionParams:
-    method: str
-    url: URL
-    headers: CIMultiDict[str]
-    exception: BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRequestRedirectParams:
-    method: str
-    url: URL
-    headers: CIMultiDict[str]
-    response: ClientResponse
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRequestHeadersSentParams:
-    method: str
-    url: URL
-    headers: CIMultiDict[str]
-
-
-@dataclass(frozen=True, slots=True)
-class TraceConnectionQueuedStartParams:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TraceConnectionQueuedEndParams:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TraceConnectionCreateStartParams:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TraceConnectionCreateEndParams:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TraceConnectionReuseconnParams:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class TraceDnsResolveHostStartParams:
-    host: str
-
-
-@dataclass(frozen=True, slots=True)
-class TraceDnsResolveHostEndParams:
-    host: str
-
-
-@dataclass(frozen=True, slots=True)
-class TraceDnsCacheHitParams:
-    host: str
-
-
-@dataclass(frozen=True, slots=True)
-class TraceDnsCacheMissParams:
-    host: str
-
-
 class TraceConfig:
     """A set of trace callbacks to attach to a session (``trace_configs=[...]``)."""
 
     def __init__(
         self, trace_config_ctx_factory: Callable[..., SimpleNamespace] = SimpleNamespace
     ) -> None:
+        _load_params()  # the send_* methods of its Traces look the classes up here
         self._factory = trace_config_ctx_factory
         self.on_request_start: Signal[TraceRequestStartParams] = Signal()
         self.on_request_chunk_sent: Signal[TraceRequestChunkSentParams] = Signal()
