@@ -94,13 +94,23 @@ async def demo() -> AsyncIterator[DemoSite]:
 
 
 async def run(text: str, tmp_path: Path, **env: str) -> tuple[int, list[dict[str, Any]]]:
+    code = await run_only(text, tmp_path, **env)
+    return code, read_records(tmp_path)
+
+
+async def run_only(text: str, tmp_path: Path, **env: str) -> int:
     job = load_job_text(dedent(text), filename="job.yaml", env=env, base_dir=tmp_path)
-    out = tmp_path / "out.jsonl"
-    result = await run_job(job, RunOptions(output=out, quiet=True))
-    records = [json.loads(line) for line in out.read_text(encoding="ascii").splitlines()]
+    result = await run_job(job, RunOptions(output=tmp_path / "out.jsonl", quiet=True))
+    return result.exit_code
+
+
+def read_records(tmp_path: Path) -> list[dict[str, Any]]:
+    """The run's records, each checked against the published schema."""
+    text = (tmp_path / "out.jsonl").read_text(encoding="ascii")
+    records = [json.loads(line) for line in text.splitlines()]
     for record in records:
         assert schema_errors(record) == []
-    return result.exit_code, records
+    return records
 
 
 def by_path(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -357,7 +367,7 @@ async def test_a_2_mb_page_does_not_stall_the_loop(tmp_path: Path) -> None:
 
     task = asyncio.create_task(ticker())
     try:
-        _code, records = await run(
+        await run_only(
             f"""\
             version: 1
             requests:
@@ -373,7 +383,8 @@ async def test_a_2_mb_page_does_not_stall_the_loop(tmp_path: Path) -> None:
         done.set()
         await task
         await site.close()
-    (record,) = records
+    # Read and schema-check the 26,000-item record only now: that is the test's work.
+    (record,) = read_records(tmp_path)
     assert record["data"]["count"] == 16_000
     assert len(record["data"]["names"]) == 10_000  # lists are capped
     assert record["extract_ms"] > 0
