@@ -46,6 +46,7 @@ def crawl(pages: int, concurrency: int) -> dict[str, float]:
             job = Path(tmp) / "crawl.yaml"
             job.write_text(
                 "version: 1\n"
+                "session: {deny_private: false}\n"  # the site is on loopback
                 f"limits: {{concurrency: {concurrency}, per_host: {concurrency}}}\n"
                 "output: {jsonl: out/records.jsonl}\n"
                 f"crawl: {{seeds: ['{base}/p/0.html'], max_pages: {pages + 1000}}}\n"

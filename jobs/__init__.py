@@ -54,6 +54,8 @@ Rules worth knowing (each violation is an error with ``file:line:col``):
   and multicast addresses, checked on the address actually connected to at
   every redirect hop; such requests fail with error kind ``blocked_address``.
   It cannot be combined with ``proxy`` (the proxy would pick the address).
+  Unset, it is on for ``crawl:`` and ``check:`` jobs without a proxy (their
+  URLs come from untrusted pages): crawl a private site with ``false``.
 * ``extract:`` (in ``defaults:`` or an entry) names fields pulled from each
   response (css, xpath, json/JMESPath, regex, header; post-steps strip,
   ``to: int|float``, ``absolute``); selectors are compiled at load time, so a

@@ -133,7 +133,8 @@ class SessionSpec:
     proxy: str | None = None
     verify_tls: bool = True
     # Refuse loopback/private/link-local/reserved addresses, at every hop (SSRF).
-    deny_private: bool = False
+    # None: the runner decides (on for crawl: and check: jobs without a proxy).
+    deny_private: bool | None = None
 
     def __post_init__(self) -> None:
         _require(

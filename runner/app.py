@@ -51,6 +51,16 @@ class RunResult:
     wall: float
 
 
+def denies_private(job: JobFile) -> bool:
+    """Whether private addresses are refused: ``session.deny_private``, else on for
+    crawls and link checks (their URLs come from pages nobody vetted: security.md H1),
+    unless a proxy dials for us (it picks the address; nothing here could check it)."""
+    chosen = job.session.deny_private
+    if chosen is not None:
+        return chosen
+    return (job.crawl is not None or job.check is not None) and job.session.proxy is None
+
+
 def make_session(job: JobFile) -> client.ClientSession:
     """The one shared session of a run, configured from ``job.session``."""
     spec = job.session
@@ -61,7 +71,7 @@ def make_session(job: JobFile) -> client.ClientSession:
         limit=2 * job.limits.concurrency,
         ssl=None if spec.verify_tls else False,
         ttl_dns_cache=60,
-        address_policy=client.deny_private() if spec.deny_private else None,
+        address_policy=client.deny_private() if denies_private(job) else None,
     )
     auth = client.BasicAuth(spec.auth.user, spec.auth.password) if spec.auth else None
     return client.ClientSession(

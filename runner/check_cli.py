@@ -1,7 +1,7 @@
 """``fetchrun check PATH_OR_URL...``: a link check without a job file.
 
     fetchrun check docs/ README.md https://example.org/ [--fragments] [--exclude RE]...
-        [--accept 200-299,403] [--no-external] [--no-cache] [--no-robots]
+        [--accept 200-299,403] [--no-external] [--no-cache] [--no-robots] [--allow-private]
         [--max-pages N] [--max-depth N] [--concurrency N] [--per-host N] [--rate R]
         [--junit F] [--sarif F] [--markdown F] [--annotations | --no-annotations]
         [--output-dir DIR] [--fresh] [--quiet] [--verbose] [--no-uvloop]
@@ -39,6 +39,11 @@ def build_check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-external", action="store_true", help="only links within the site")
     parser.add_argument("--no-cache", action="store_true", help="ignore earlier runs' results")
     parser.add_argument("--no-robots", action="store_true", help="ignore robots.txt")
+    parser.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="check links to loopback/private addresses too (refused by default: SSRF)",
+    )
     parser.add_argument("--max-pages", type=int, help="pages crawled per site at most")
     parser.add_argument("--max-depth", type=int, help="link depth crawled from each site URL")
     parser.add_argument("--concurrency", type=int, help="requests in flight")
@@ -126,6 +131,9 @@ def _overrides(job: JobFile, args: argparse.Namespace) -> JobFile:
         check = dataclasses.replace(check, max_pages=max(1, args.max_pages))
     if args.max_depth is not None:
         check = dataclasses.replace(check, max_depth=max(0, args.max_depth))
+    session = job.session
+    if args.allow_private:
+        session = dataclasses.replace(session, deny_private=False)
     limits = job.limits
     for name in ("concurrency", "per_host"):
         value = getattr(args, name)
@@ -133,4 +141,4 @@ def _overrides(job: JobFile, args: argparse.Namespace) -> JobFile:
             limits = dataclasses.replace(limits, **{name: max(1, value)})
     if args.rate is not None and args.rate > 0:
         limits = dataclasses.replace(limits, rate_per_host=args.rate)
-    return dataclasses.replace(job, check=check, limits=limits)
+    return dataclasses.replace(job, check=check, limits=limits, session=session)

@@ -36,7 +36,10 @@ def docs(tmp_path: Path, site: GeneratedSite, *paths: str) -> Path:
 
 
 def check(tmp_path: Path, *args: str) -> int:
-    return main(["check", *args, "--output-dir", str(tmp_path / "out"), "--quiet"])
+    # The test servers are on loopback, which a check refuses unless told (SSRF, H1).
+    return main(
+        ["check", *args, "--allow-private", "--output-dir", str(tmp_path / "out"), "--quiet"]
+    )
 
 
 def test_exit_0_when_every_link_is_ok(tmp_path: Path, site: GeneratedSite) -> None:
@@ -47,7 +50,7 @@ def test_exit_1_on_a_broken_link_with_its_line(
     tmp_path: Path, site: GeneratedSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = docs(tmp_path, site, "/ok", "/gone", "/bot")
-    code = main(["check", str(root), "--output-dir", str(tmp_path / "out")])
+    code = main(["check", str(root), "--allow-private", "--output-dir", str(tmp_path / "out")])
     assert code == 1
     err = capsys.readouterr().err
     assert re.search(r"BROKEN\s+\S*index\.md:4: .*/gone: HTTP 404", err)
@@ -160,3 +163,30 @@ def test_dry_run_of_a_crawl_lists_its_seeds(
     job.write_text("version: 1\ncrawl: {seeds: [http://a.test/, http://b.test/x]}\n")
     assert main([str(job), "--dry-run"]) == 0
     assert capsys.readouterr().out == "CRAWL http://a.test/\nCRAWL http://b.test/x\n"
+
+
+def test_private_addresses_are_refused_unless_allowed(
+    tmp_path: Path, site: GeneratedSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # security.md H1: links found in documents are not trusted to reach loopback,
+    # private or metadata addresses. Refused links are excluded, not broken.
+    root = docs(tmp_path, site, "/ok", "/gone")
+    sarif = tmp_path / "links.sarif"
+    code = main(["check", str(root), "--sarif", str(sarif), "--output-dir", str(tmp_path / "o")])
+    assert code == 0
+    assert json.loads(sarif.read_text())["runs"][0]["results"] == []
+    assert "2 excluded" in capsys.readouterr().err
+    assert not site.external_hits  # nothing reached the server
+
+
+def test_a_crawl_of_a_private_site_needs_deny_private_false(
+    tmp_path: Path, site: GeneratedSite
+) -> None:
+    job = tmp_path / "crawl.yaml"
+    job.write_text(
+        f"version: 1\noutput: {{jsonl: out.jsonl}}\ncrawl: {{seeds: [{site.page_url(0)}]}}\n"
+    )
+    assert main([str(job), "--quiet"]) == 1
+    (record,) = (json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines())
+    assert record["error"]["kind"] == "blocked_address"
+    assert not site.hits

@@ -184,6 +184,11 @@ class RobotsPolicy:
                 body = await self._get(origin + "/robots.txt")
         except client.TooManyRedirects:
             return _Rules(None, True, expires)  # §2.3.1.2: may be taken as unavailable
+        except client.ClientConnectorBlockedError:
+            # Our own address policy refused the host: no rules can exist for us, and the
+            # page fetch meets the same refusal and records it (blocked_address), which
+            # says more than "disallowed by robots.txt" would.
+            return _Rules(None, True, expires)
         except (client.ClientError, TimeoutError, OSError):
             return _Rules(None, False, expires)  # §2.3.1.4: unreachable
         if isinstance(body, int):

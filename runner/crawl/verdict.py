@@ -4,7 +4,9 @@
 * ``indeterminate``: the site would not say (401/403/429/999 by default, or
   a bot challenge such as Cloudflare's ``cf-mitigated: challenge``) after the
   retry budget: CI should not fail on it as if the link were dead;
-* ``broken``: any other status, or no answer at all.
+* ``broken``: any other status, or no answer at all;
+* ``excluded``: the target resolved to a private address and the run refuses
+  those (the default for link checks: security.md H1).
 
 Only answers that will likely hold are cached: ``ok`` and definite 4xx
 (404, 410 ...). Server errors, timeouts, resets and indeterminate answers are
@@ -19,6 +21,10 @@ from ..outcome import Outcome
 from .page import PageInfo
 from .state import CachedResult
 
+PRIVATE_REFUSED = (
+    "private address refused (allow with --allow-private or session.deny_private: false)"
+)
+
 
 def classify_result(
     outcome: Outcome, info: PageInfo, check: CheckSpec, now: float, url: str
@@ -26,7 +32,9 @@ def classify_result(
     """The result to keep for ``url`` (``expires_at <= now``: not cached)."""
     status = outcome.status
     ttl = 0.0
-    if outcome.error is not None and status is None:
+    if outcome.error is not None and outcome.error.kind == "blocked_address":
+        verdict, reason = "excluded", PRIVATE_REFUSED
+    elif outcome.error is not None and status is None:
         verdict, reason = "broken", outcome.error.message
     elif status in check.accept and outcome.error is None:
         verdict, reason = "ok", ""
