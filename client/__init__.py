@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from .address_policy import AddressPolicy, ClientConnectorBlockedError, deny_private
 from .connection import ConnectionKey
 from .connector import BaseConnector
-from .cookiejar import AbstractCookieJar, CookieJar, DummyCookieJar
 from .exceptions import (
     ClientConnectionError,
     ClientConnectionResetError,
@@ -48,9 +47,7 @@ from .exceptions import (
     WSMessageTypeError,
     WSServerHandshakeError,
 )
-from .formdata import FormData
 from .helpers import BasicAuth, ContentDisposition, Fingerprint, encode_basic_auth
-from .multipart import MultipartWriter
 from .payload import (
     AsyncIterablePayload,
     BytesPayload,
@@ -74,6 +71,9 @@ from .tracing import TraceConfig
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .cookiejar import AbstractCookieJar, CookieJar, DummyCookieJar
+    from .formdata import FormData
+    from .multipart import MultipartWriter
     from .trace_params import (
         TraceConnectionCreateEndParams,
         TraceConnectionCreateStartParams,
@@ -98,6 +98,13 @@ if TYPE_CHECKING:
 # Loaded on first use, not with `import client` (start-up time, issue 6): websockets
 # bring wsproto and h11 (~15 ms), the trace parameter dataclasses ~6 ms.
 _LAZY = {
+    # The cookie jar (http.cookies, the public-suffix list) and multipart forms
+    # load when first used; a session loads its jar when it is created.
+    "AbstractCookieJar": ".cookiejar",
+    "CookieJar": ".cookiejar",
+    "DummyCookieJar": ".cookiejar",
+    "FormData": ".formdata",
+    "MultipartWriter": ".multipart",
     "ClientWebSocketResponse": ".websocket",
     "ClientWSTimeout": ".ws_models",
     "WebSocketError": ".ws_models",

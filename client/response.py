@@ -13,14 +13,12 @@ import json
 import re
 from collections.abc import Callable
 from contextlib import suppress
-from http.cookies import SimpleCookie
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
-from .cookie_parse import parse_set_cookie_headers
 from .exceptions import ClientResponseError, ContentTypeError
 from .helpers import (
     ContentDisposition,
@@ -34,6 +32,8 @@ from .streams import EMPTY_PAYLOAD, StreamReader
 from .tracing import trace_body
 
 if TYPE_CHECKING:
+    from http.cookies import SimpleCookie
+
     from .connection import Connection
     from .http1 import ResponseHead
     from .tracing import Trace
@@ -186,6 +186,11 @@ class ClientResponse:
     def cookies(self) -> SimpleCookie:
         """Cookies set by this response (not by earlier redirect hops)."""
         if self._cookies is None:
+            # Imported here: `import client` stays free of http.cookies (start-up time).
+            from http.cookies import SimpleCookie
+
+            from .cookie_parse import parse_set_cookie_headers
+
             # Our linear parser, not SimpleCookie.load (quadratic before 3.11.10,
             # CVE-2024-7592, and it drops a whole header on one bad cookie).
             jar = SimpleCookie()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import sys
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
@@ -20,13 +21,11 @@ from yarl import URL
 from . import exchange
 from .awaitables import RequestContextManager, SessionRequestContextManager
 from .connector import BaseConnector
-from .cookiejar import AbstractCookieJar, CookieJar, cookie_header
 from .deadline import Deadline
 from .exceptions import (
     TooManyRedirects,
     TotalTimeoutError,
 )
-from .formdata import FormData
 from .helpers import BasicAuth
 from .hops import REDIRECT_STATUSES, Hop, merge_headers, redirect_hop
 from .payload import JsonPayload, Payload, get_payload
@@ -50,6 +49,7 @@ from .urls import (
 )
 
 if TYPE_CHECKING:
+    from .cookiejar import AbstractCookieJar
     from .ws_connect import WSRequestContextManager
 
 __all__ = ("ClientSession", "request")
@@ -99,7 +99,11 @@ class ClientSession:
             raise ValueError("base_url must be absolute and its path must end with '/'")
         self._connector: BaseConnector | None = connector or TCPConnector()
         self._connector_owner = connector_owner
-        self._cookie_jar = cookie_jar if cookie_jar is not None else CookieJar()
+        if cookie_jar is None:
+            from .cookiejar import CookieJar  # here, not at `import client` (start-up)
+
+            cookie_jar = CookieJar()
+        self._cookie_jar = cookie_jar
         if cookies:
             self._cookie_jar.update_cookies(cookies)
         self._default_headers = merge_headers(None, headers)
@@ -471,11 +475,16 @@ class ClientSession:
             return JsonPayload(json, dumps=self._json_serialize)
         if data is None:
             return None
-        if isinstance(data, FormData):
-            return data()
+        # client.formdata loads on first use: until then no FormData can exist.
+        formdata = sys.modules.get(f"{__package__}.formdata")
+        if formdata is not None and isinstance(data, formdata.FormData):
+            payload: Payload = data()
+            return payload
         if isinstance(data, Mapping) or (
             isinstance(data, list | tuple) and data and isinstance(data[0], tuple)
         ):
+            from .formdata import FormData
+
             return FormData(data)()
         return get_payload(data)
 
@@ -496,6 +505,8 @@ class ClientSession:
         jar = self._cookie_jar
         if not hop.cookies and not len(jar):
             return ""  # the common case: nothing to send, skip the filter
+        from .cookiejar import CookieJar, cookie_header  # not at `import client` (start-up)
+
         cookies = jar.filter_cookies(hop.url)
         if hop.cookies:
             tmp = CookieJar(unsafe=True, quote_cookie=getattr(jar, "quote_cookie", True))

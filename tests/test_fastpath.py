@@ -238,7 +238,8 @@ def test_import_client_loads_no_optional_modules() -> None:
     code = (
         "import sys, client; "
         "print(' '.join(m for m in ('client.trace_params', 'client.ws_models', 'calendar', "
-        "'uuid', 'netrc', 'mimetypes', 'hashlib', 'publicsuffixlist', 'brotli', 'zstandard') "
+        "'uuid', 'netrc', 'mimetypes', 'hashlib', 'publicsuffixlist', 'brotli', 'zstandard', "
+        "'http.cookies', 'client.cookiejar', 'client.formdata', 'client.multipart') "
         "if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
