@@ -48,6 +48,7 @@ from .exceptions import (
     WSServerHandshakeError,
 )
 from .helpers import BasicAuth, ContentDisposition, Fingerprint, encode_basic_auth
+from .oneshot import request
 from .payload import (
     AsyncIterablePayload,
     BytesPayload,
@@ -62,7 +63,7 @@ from .reqinfo import RequestInfo
 from .request import ClientRequest
 from .resolver import AbstractResolver, AsyncResolver, DefaultResolver, ThreadedResolver
 from .response import ClientResponse, HttpVersion, HttpVersion10, HttpVersion11
-from .session import ClientSession, request
+from .session import ClientSession
 from .streams import EMPTY_PAYLOAD, StreamReader
 from .tcp import TCPConnector, UnixConnector
 from .timeouts import ClientTimeout

@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from . import exchange
-from .awaitables import RequestContextManager, SessionRequestContextManager
+from .awaitables import RequestContextManager
 from .connector import BaseConnector
 from .deadline import Deadline
 from .exceptions import (
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from .cookiejar import AbstractCookieJar
     from .ws_connect import WSRequestContextManager
 
-__all__ = ("ClientSession", "request")
+__all__ = ("ClientSession",)
 
 RaiseForStatus = bool | Callable[[ClientResponse], Awaitable[None]]
 # (a connector's allowed_protocol_schema_set, upgrade) -> the schemes a request may use.
@@ -576,27 +576,3 @@ class ClientSession:
         if not getattr(self, "_closed", True) and self._connector is not None:
             _warnings.warn(f"Unclosed client session {self!r}", ResourceWarning, source=self)
 
-
-def request(
-    method: str,
-    url: StrOrURL,
-    *,
-    connector: BaseConnector | None = None,
-    **kwargs: Any,
-) -> SessionRequestContextManager:
-    """A single request on a throwaway session (``TCPConnector(force_close=True)``)."""
-    session_keys = {
-        "cookies",
-        "version",
-        "timeout",
-        "raise_for_status",
-        "auto_decompress",
-        "read_bufsize",
-        "loop",
-    }
-    session_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in session_keys}
-    session_kwargs.pop("loop", None)
-    if "timeout" in session_kwargs and not isinstance(session_kwargs["timeout"], ClientTimeout):
-        kwargs["timeout"] = session_kwargs.pop("timeout")
-    session = ClientSession(connector=connector or TCPConnector(force_close=True), **session_kwargs)
-    return SessionRequestContextManager(session._request(method, url, **kwargs), session)
