@@ -44,6 +44,11 @@ def check(tmp_path: Path, *args: str) -> int:
 
 def test_exit_0_when_every_link_is_ok(tmp_path: Path, site: GeneratedSite) -> None:
     assert check(tmp_path, str(docs(tmp_path, site, "/ok", "/head-refused", "/moved"))) == 0
+    hits = site.external_hits
+    assert hits[("HEAD", "/head-refused")] == 1  # refused: asked again with GET
+    assert hits[("GET", "/head-refused")] == 1
+    # one request per link, not a crawl of the host: its robots.txt is not asked for
+    assert not any(target == "/robots.txt" for _, target in hits)
 
 
 def test_exit_1_on_a_broken_link_with_its_line(

@@ -102,7 +102,10 @@ class EntryFetcher:
         info = PageInfo()
         self.info[spec.index] = info
         plan = self._plan_for(spec.index)
-        if self._robots is not None:
+        # robots.txt governs crawling: pages we fetch to follow their links. A link
+        # check's single request to a URL some page links to is not crawling (and
+        # asking every external host for its robots.txt would double the requests).
+        if self._robots is not None and plan.kind == "page":
             allowed = await self._robots.allowed(spec.url)
             self._first_visit(spec.url)
             if not allowed:
