@@ -185,16 +185,23 @@ class BaseConnector(Releaser):
         # The socket's own loop (the running one): asyncio.get_running_loop() costs a
         # getpid() system call per request.
         now = stack[-1].protocol.loop.time()
+        keepalive = self._keepalive_timeout
         while stack:
             conn = stack.pop()  # LIFO: the freshest socket
             self._idle_lru.pop(conn, None)
-            if conn.is_reusable() and not conn.has_expired(now, self._keepalive_timeout):
+            # conn.is_reusable() and not conn.has_expired(...), inline: once per request.
+            if (
+                conn.state is not ConnState.CLOSED
+                and conn.protocol.reusable
+                and (keepalive is None or now - conn.idle_since <= keepalive)
+            ):
                 if not stack:
                     del self._idle[key]
                 conn.state = ConnState.ACTIVE
                 conn.requests += 1
                 self._acquired.add(conn)
-                self._reserve(key)
+                self._in_use += 1  # self._reserve(key), inline: once per checkout
+                self._in_use_per_key[key] = self._in_use_per_key.get(key, 0) + 1
                 return conn
             conn.state = ConnState.CLOSED
             conn.protocol.close()
@@ -312,14 +319,17 @@ class BaseConnector(Releaser):
             conn.idle_since = loop.time()
             self._idle.setdefault(conn.key, []).append(conn)
             self._idle_lru[conn] = None
-            self._trim_idle()
-            self._arm_sweep(loop)
+            if self._limit and len(self._idle_lru) > self._limit:
+                self._trim_idle()
+            if self._sweep_timer is None:
+                self._arm_sweep(loop)
         else:
             if conn.state is not ConnState.CLOSED:
                 conn.state = ConnState.CLOSED
                 conn.protocol.close()
             self._track_close(conn.protocol)
-        self._wake_next()
+        if self._waiters:  # nobody queued: nothing to wake (the common case)
+            self._wake_next()
 
     def _trim_idle(self) -> None:
         """Keep at most ``limit`` idle sockets, closing the least recently used.

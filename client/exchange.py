@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .connection import Connection
+    from .http1_events import ResponseHead
     from .protocol import HeadResult
+    from .streams import StreamReader
     from .timeouts import ClientTimeout
 
 # RFC 9110 §9.2.2 idempotent methods: safe to send again after a stale socket.
@@ -101,8 +103,40 @@ async def send(
         conn = connector.take_pooled(key) if direct else None
         if conn is None:
             conn = await connector.connect(key, timeout, req.traces)
+        # The exchange itself is inline (not a second coroutine per request).
         try:
-            return await _exchange(conn, req, timeout, settings, deadline, make_response)
+            protocol = conn.protocol
+            head_future = protocol.start_exchange(
+                req.method,
+                read_bufsize=settings.read_bufsize,
+                auto_decompress=settings.auto_decompress,
+                limits=settings.limits,
+                expect_continue=req.expect100,
+                expect_upgrade=settings.upgrade,
+            )
+            try:
+                if req.body is None and not req.traces and type(req) is ClientRequest:
+                    # No body, no callbacks: nothing to await (_write's steps, inline).
+                    absolute = req.proxy is not None and not req.tunneled
+                    try:
+                        protocol.write(req.encode_head(absolute_form=absolute))
+                    except (ClientConnectionError, OSError):
+                        if not _answered(conn, head_future):
+                            raise
+                else:
+                    await _write(req, conn, head_future)
+                protocol.start_read_timeout(timeout.sock_read)
+                head, stream = await head_future
+            except HttpProcessingError as exc:
+                conn.close()
+                raise ClientResponseError(
+                    req.request_info, (), status=exc.code, message=exc.message or str(exc)
+                ) from exc
+            except BaseException:
+                conn.close()
+                _settle(head_future)
+                raise
+            return _respond(conn, req, head, stream, settings, deadline, make_response)
         except _STALE_ERRORS:
             if retried or not _may_retry(conn, req):
                 raise
@@ -115,48 +149,29 @@ def _may_retry(conn: Connection, req: ClientRequest) -> bool:
     return req.body is None or req.body.reusable
 
 
-async def _exchange(
+def _settle(head_future: asyncio.Future[HeadResult]) -> None:
+    """The exchange failed: the head future must not be left pending or unretrieved."""
+    if head_future.done() and not head_future.cancelled():
+        head_future.exception()  # retrieved: we are raising something else
+    else:
+        head_future.cancel()
+
+
+def _respond(
     conn: Connection,
     req: ClientRequest,
-    timeout: ClientTimeout,
+    head: ResponseHead,
+    stream: StreamReader,
     settings: ReadSettings,
     deadline: float | None,
     make_response: Callable[[ClientRequest], ClientResponse],
 ) -> ClientResponse:
-    protocol = conn.protocol
-    head_future = protocol.start_exchange(
-        req.method,
-        read_bufsize=settings.read_bufsize,
-        auto_decompress=settings.auto_decompress,
-        limits=settings.limits,
-        expect_continue=req.expect100,
-        expect_upgrade=settings.upgrade,
-    )
-    try:
-        if req.body is None and not req.traces and type(req) is ClientRequest:
-            _write_head(req, conn, head_future)  # no body, no callbacks: nothing to await
-        else:
-            await _write(req, conn, head_future)
-        protocol.start_read_timeout(timeout.sock_read)
-        head, stream = await head_future
-    except HttpProcessingError as exc:
-        conn.close()
-        raise ClientResponseError(
-            req.request_info, (), status=exc.code, message=exc.message or str(exc)
-        ) from exc
-    except BaseException:
-        conn.close()
-        if head_future.done() and not head_future.cancelled():
-            head_future.exception()  # retrieved: we are raising something else
-        else:
-            head_future.cancel()
-        raise
     response = make_response(req)
     response._start(head, stream, conn)
     if head.upgrade and settings.upgrade:
         response._connection = conn  # a 101: the caller takes this socket over
     elif response.connection is not None:
-        protocol.set_deadline(deadline)
+        conn.protocol.set_deadline(deadline)
     return response
 
 
@@ -166,19 +181,6 @@ async def _write(
     """Write the request; an early final answer (then a reset) still counts."""
     try:
         await req.write(conn.protocol, absolute_form=req.proxy is not None and not req.tunneled)
-    except (ClientConnectionError, OSError):
-        if not _answered(conn, head_future):
-            raise
-
-
-def _write_head(
-    req: ClientRequest, conn: Connection, head_future: asyncio.Future[HeadResult]
-) -> None:
-    """``_write`` for a body-less, untraced request: what ``ClientRequest.write`` does."""
-    try:
-        conn.protocol.write(
-            req.encode_head(absolute_form=req.proxy is not None and not req.tunneled)
-        )
     except (ClientConnectionError, OSError):
         if not _answered(conn, head_future):
             raise

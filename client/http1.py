@@ -96,10 +96,14 @@ class ResponseCodec:
         # A head this short is within every line and count limit (a field line
         # takes at least 4 bytes with its CRLF): no need to split it.
         self._small_head = min(max_line_size, max_field_size, 4 * max_headers + 3)
+        # One list for the fields of every head (cleared, never replaced), so the
+        # per-field callback appends without looking the codec's attributes up.
+        self._raw: list[tuple[bytes, bytes]] = []
+        append = self._raw.append
         # httptools looks the on_* callbacks up on this object once per parser;
         # a namespace keeps those names off the codec's public surface.
         self._callbacks = SimpleNamespace(
-            on_header=lambda name, value: self._raw.append((name, value)),
+            on_header=lambda name, value: append((name, value)),
             on_headers_complete=self._on_headers_complete,
             on_body=self._on_body,
             on_message_complete=self._on_message_complete,
@@ -218,7 +222,7 @@ class ResponseCodec:
         self._status_end = 0  # in _buf: just past the status line's LF, once complete
         self._status_match: re.Match[bytes] | None = None
         self._status_ok = False
-        self._raw: list[tuple[bytes, bytes]] = []
+        self._raw.clear()
         self._hdrs_done = False
         self._msg_done = False
 
@@ -235,7 +239,8 @@ class ResponseCodec:
                 self._started = True
                 pos = self._feed_head(data, pos, out)
             elif phase is _LENGTH:
-                take = min(self._remaining, end - pos)
+                remaining, left = self._remaining, end - pos
+                take = remaining if remaining < left else left
                 out.append(data if take == end else data[pos : pos + take])
                 pos += take
                 self._remaining -= take
@@ -266,9 +271,18 @@ class ResponseCodec:
             idx = data.find(_TERMINATOR, pos, pos + self._max_block)
             if idx >= 0:
                 head = data[pos : idx + 4]
-                match = self._check_head(head)
-                self._parser = HttpResponseParser(self._callbacks)
-                self._parse_head(head)
+                if len(head) <= self._small_head:  # _check_head's short case, inline
+                    match = _STATUS_LINE.match(head)
+                    if match is None:
+                        raise BadStatusLine(f"invalid status line: {head[:100]!r}")
+                    self._status_ok = True
+                else:
+                    match = self._check_head(head)
+                parser = self._parser = HttpResponseParser(self._callbacks)
+                try:  # _parse_head, inline
+                    parser.feed_data(head)
+                except (HttpParserError, HttpParserUpgrade) as exc:
+                    self._parse_error(exc)
                 self._finish_head(match, out, head)
                 return idx + 4
         # A head in pieces: _buf keeps only the status line and the unfinished
@@ -373,16 +387,20 @@ class ResponseCodec:
         assert self._parser is not None
         try:
             self._parser.feed_data(chunk)
-        except HttpParserUpgrade:
-            pass  # a 101 with Upgrade headers: nothing after the head was fed
-        except HttpParserError as exc:
-            if self._hdrs_done:
-                return  # llhttp "pauses" after any 101; only head bytes were fed
-            msg = str(exc)
-            if isinstance(exc, HttpParserInvalidStatusError) or not self._status_ok:
-                raise BadStatusLine(msg) from exc
-            cls = TransferEncodingError if "Transfer-Encoding" in msg else InvalidHeader
-            raise cls(msg) from exc
+        except (HttpParserError, HttpParserUpgrade) as exc:
+            self._parse_error(exc)
+
+    def _parse_error(self, exc: HttpParserError | HttpParserUpgrade) -> None:
+        """llhttp refused head bytes: raise our error for it (or ignore an upgrade's)."""
+        if isinstance(exc, HttpParserUpgrade):
+            return  # a 101 with Upgrade headers: nothing after the head was fed
+        if self._hdrs_done:
+            return  # llhttp "pauses" after any 101; only head bytes were fed
+        msg = str(exc)
+        if isinstance(exc, HttpParserInvalidStatusError) or not self._status_ok:
+            raise BadStatusLine(msg) from exc
+        cls = TransferEncodingError if "Transfer-Encoding" in msg else InvalidHeader
+        raise cls(msg) from exc
 
     def _finish_head(
         self, match: re.Match[bytes], out: list[Event], head: bytes | None = None
@@ -392,7 +410,8 @@ class ResponseCodec:
         status = int(match[2])
         raw = self._raw
         # llhttp keeps trailing OWS, RFC 9110 §5.5 drops it.
-        if head is not None and head.isascii():
+        ascii_head = head is not None and head.isascii()
+        if ascii_head:
             # The common head: plain decode() gives the same strings without the
             # error-handler lookups (~25 % of this step).
             pairs = [(n.decode(), v.decode().rstrip(" \t")) for n, v in raw]
@@ -406,10 +425,20 @@ class ResponseCodec:
             return
         if upgrade and self._is_connect and (length is not None or chunked):
             raise BadHttpMessage("a 2xx to CONNECT must not declare a body (RFC 9110 §9.3.6)")
-        phase = self._body_phase(status, upgrade, chunked, length)
+        if length and not (upgrade or chunked or self._is_head or status == 204 or status == 304):
+            self._remaining = length  # _body_phase's common case, inline
+            phase = _LENGTH
+        else:
+            phase = self._body_phase(status, upgrade, chunked, length)
         minor = match[1] == b"1"
-        keep_alive = phase is not _CLOSE and not upgrade and _keep_alive(headers, minor)
-        reason = (match[3] or b"").decode("utf-8", _SE)
+        connection = headers.getall("Connection", None)
+        keep_alive = (
+            phase is not _CLOSE
+            and not upgrade
+            and (minor if connection is None else _keep_alive(connection, minor))
+        )
+        reason_bytes = match[3] or b""
+        reason = reason_bytes.decode() if ascii_head else reason_bytes.decode("utf-8", _SE)
         version = (1, 1) if minor else (1, 0)
         out.append(
             ResponseHead(
@@ -418,7 +447,7 @@ class ResponseCodec:
         )
         self._keep_alive = keep_alive
         self._phase = phase
-        self._raw = []  # trailers land here and are dropped
+        raw.clear()  # trailers land here and are dropped
         if phase is _CHUNKED:
             self._ck_state, self._ck_gap, self._tr_bytes, self._tr_count = _CK_LINE, 0, 0, 0
             self._ck_log: list[int] = []
@@ -575,11 +604,9 @@ def _body_headers(headers: CIMultiDict[str]) -> tuple[int | None, bool]:
     return None, True
 
 
-def _keep_alive(headers: CIMultiDict[str], http11: bool) -> bool:
-    """RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive"."""
-    values = headers.getall("Connection", None)
-    if values is None:
-        return http11
+def _keep_alive(values: list[str], http11: bool) -> bool:
+    """RFC 9112 §9.3 for the Connection field's ``values``: 1.1 persists unless
+    "close"; 1.0 only with "keep-alive"."""
     if len(values) == 1:  # the common case: a single token
         token = values[0].lower()
         if token == "keep-alive":

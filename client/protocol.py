@@ -41,6 +41,9 @@ class ResponseProtocol(asyncio.Protocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        # The event loop this connection's transport belongs to (a plain attribute:
+        # the pool reads it once per checkout and once per release).
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = loop.create_future()
         self._codec: ResponseCodec | None = None
@@ -108,19 +111,20 @@ class ResponseProtocol(asyncio.Protocol):
             self._fail(exc)
             return
         for event in events:
-            if type(event) is bytes:
+            kind = type(event)
+            if kind is bytes:
                 stream = self._stream
                 if stream is not None:
-                    stream.feed_data(event)
+                    stream.feed_data(event)  # type: ignore[arg-type]
             elif event is END:
                 self._finish()
+            elif kind is ResponseHead:
+                self._on_head(event)  # type: ignore[arg-type]
             elif event is CHUNK_END:
                 if self._stream is not None:
                     self._stream.end_http_chunk_receiving()
-            elif isinstance(event, ResponseHead):
-                self._on_head(event)
-            elif isinstance(event, InformationalHead):
-                self._on_informational(event)
+            elif kind is InformationalHead:
+                self._on_informational(event)  # type: ignore[arg-type]
 
     def eof_received(self) -> bool:
         return False  # let the transport close; connection_lost does the rest
@@ -144,11 +148,6 @@ class ResponseProtocol(asyncio.Protocol):
     # -- exchange lifecycle ----------------------------------------------------
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The event loop this connection's transport belongs to."""
-        return self._loop
-
-    @property
     def is_connected(self) -> bool:
         transport = self.transport
         return not self._lost and transport is not None and not transport.is_closing()
@@ -156,8 +155,11 @@ class ResponseProtocol(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         codec = self._codec
+        transport = self.transport
         return (
-            self.is_connected
+            not self._lost  # self.is_connected, inline: once per checkout
+            and transport is not None
+            and not transport.is_closing()
             and not self._in_exchange
             and self._exc is None
             and not self._unreusable
@@ -323,15 +325,29 @@ class ResponseProtocol(asyncio.Protocol):
     def _finish(self) -> None:
         stream = self._stream
         self._in_exchange = False
-        self._cancel_timers()
-        self._detach_stream()
+        if self._read_timer is not None or self._deadline_timer is not None:
+            self._cancel_timers()
+        if stream is not None or self._read_paused:
+            self._detach_stream()
         if stream is not None:
             stream.feed_eof()
-        if self.upgraded and self._expect_upgrade:
+        upgraded = self.upgraded
+        if upgraded and self._expect_upgrade:
             # The requester takes the socket over (ws_connect: transport.set_protocol);
             # the connection stays checked out until that new owner closes it.
             return
-        reusable = self.reusable and not self.upgraded
+        # self.reusable (with the exchange just ended), inline: once per response.
+        transport = self.transport
+        codec = self._codec
+        reusable = (
+            not upgraded
+            and not self._lost
+            and transport is not None
+            and not transport.is_closing()
+            and self._exc is None
+            and not self._unreusable
+            and (codec is None or codec.reusable)
+        )
         on_complete = self.on_complete
         if on_complete is not None:
             on_complete(reusable)

@@ -100,13 +100,19 @@ class ClientRequest:
         self.proxy_headers = proxy_headers
         self.traces = traces
         self.expect100 = expect100
-        self.compress = _compress_coding(compress, headers)
+        self.compress = _compress_coding(compress, headers) if compress else None
         self.headers = headers
         # No user header, no proxy: nothing private in the head (its block may be cached).
         self._plain = self._auto_headers(skip_auto_headers) and proxy is None
         if proxy is not None:
             self._proxy_fields()
-        self.chunked = self._framing(chunked)
+        if self._plain and body is None and not chunked:
+            # Only our auto headers: no Transfer-Encoding or Content-Length to reconcile.
+            if method not in _NO_BODY_METHODS:
+                headers["Content-Length"] = "0"
+            self.chunked = False
+        else:
+            self.chunked = self._framing(chunked)
         if expect100:
             headers["Expect"] = "100-continue"
         if force_close and version == (1, 1):
@@ -204,9 +210,12 @@ class ClientRequest:
         if self.proxy is None and not self.proxy_headers:  # direct: the same key, fewer steps
             is_ssl = self.url.scheme in SSL_SCHEMES
             ssl = self.ssl if is_ssl or isinstance(self.ssl, Fingerprint) else True
-            return ConnectionKey(
-                self.host, self.port, is_ssl, ssl, None, self.proxy_auth, None, self.server_hostname
-            )
+            url = self.url  # self.host and self.port, inline
+            host = url.raw_host
+            assert host is not None
+            # tuple.__new__: the same key without the NamedTuple's Python-level __new__.
+            fields = (host, url.port, is_ssl, ssl, None, self.proxy_auth, None)
+            return tuple.__new__(ConnectionKey, (*fields, self.server_hostname, None))
         proxy_headers = tuple(self.proxy_headers.items()) if self.proxy_headers else None
         # ssl= also governs TLS to an https:// proxy, even for an http:// target.
         tls_proxy = self.proxy is not None and self.proxy.scheme == "https"
@@ -225,13 +234,20 @@ class ClientRequest:
 
     @property
     def request_info(self) -> RequestInfo:
-        return RequestInfo(self.url, self.method, CIMultiDictProxy(self.headers), self.original_url)
+        # tuple.__new__ directly: the NamedTuple's generated __new__ is one Python call more.
+        info = (self.url, self.method, CIMultiDictProxy(self.headers), self.original_url)
+        return tuple.__new__(RequestInfo, info)
 
     # -- writing -------------------------------------------------------------------
 
     def encode_head(self, *, absolute_form: bool = False) -> bytes:
         # Unchecked here: encode_request_head checks the target (once, not twice).
-        target = request_target(self.url, absolute_form=absolute_form, check=False)
+        if absolute_form:
+            target = request_target(self.url, absolute_form=True, check=False)
+        else:  # request_target's origin form, inline: once per request
+            target = self.url.raw_path_qs or "/"
+            if target[0] == "?":
+                target = "/" + target
         headers = self.headers
         # Never a credential in a cached head block, even one added after construction.
         cacheable = (

@@ -111,7 +111,7 @@ class ClientResponse:
         if self._traces:
             trace_body(stream, self.method, self._url, self._traces)  # fires per chunk read
         self.content = stream
-        if stream.is_eof() or stream.exception() is not None:
+        if stream._eof or stream._exception is not None:  # is_eof(), exception()
             return  # the body is complete: the connection already went back
         self._connection = conn
         stream.on_eof(self._on_body_end)

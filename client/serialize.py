@@ -105,8 +105,10 @@ def encode_request_head(
     fields carry nothing private (no credentials, no cookies), so their
     validated block may be remembered and reused for identical fields.
     """
-    check_method(method)
-    _check_target(target)
+    if type(method) is not str or method not in _COMMON_METHODS:  # check_method's fast case
+        check_method(method)
+    if type(target) is not str or _TARGET.fullmatch(target) is None:
+        _check_target(target)  # raises
     try:
         version_line = _VERSIONS[version]
     except (KeyError, TypeError):

@@ -113,10 +113,13 @@ class StreamReader:
     def feed_eof(self) -> None:
         """The body is complete."""
         self._eof = True
-        self._wake()
-        callbacks, self._eof_callbacks = self._eof_callbacks, []
-        for cb in callbacks:
-            cb()
+        if self._waiter is not None or self._eof_waiter is not None:
+            self._wake()
+        callbacks = self._eof_callbacks
+        if callbacks:
+            self._eof_callbacks = []
+            for cb in callbacks:
+                cb()
 
     def set_exception(self, exc: BaseException) -> None:
         """Fail the stream: pending and future reads raise ``exc``."""
@@ -289,6 +292,12 @@ class StreamReader:
         if self._eof and self._decoder is None and self._exception is None:
             # Hot path: a small body already complete, undecoded. Same steps as the
             # loop below (every block through _take), without two _fill coroutines.
+            buffer = self._buffer
+            if len(buffer) == 1 and self._on_read is None and not self._paused:
+                data = buffer.popleft()  # one block, no hooks: _take(-1) in short
+                self._size -= len(data)
+                self._read_pos += len(data)
+                return data
             while self._buffer:
                 blocks.append(self._take(-1))
             if self._exception is not None:  # set by a _take callback: as _fill would

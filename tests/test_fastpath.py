@@ -329,3 +329,145 @@ def test_cached_and_uncached_heads_are_the_same_bytes_and_checks() -> None:
     assert heads == {"GET /p HTTP/1.0\r\nHost: a\r\nAccept: */*\r\nX-Name: é\r\n\r\n".encode()}
     with pytest.raises(ValueError, match="forbidden"):
         serialize.encode_request_head("GET", "/", (1, 1), [("A", "x\r\ny")], cacheable=True)
+
+
+# -- 2026-11-21 (second pass): inlined codec, request, stream and pool steps ---------------
+
+_FIELD_LINES = st.sampled_from(
+    [
+        b"Connection: close",
+        b"Connection: keep-alive",
+        b"Connection: Keep-Alive, Upgrade",
+        b"connection: upgrade",
+        b"Content-Length: 3",
+        b"Content-Length: 0",
+        b"Content-Length: +3",
+        b"Transfer-Encoding: chunked",
+        b"Upgrade: websocket",
+        b"X-A: v \t",
+        b"X-B:\tx:y",
+        b"X B: bad",
+        b"X-C: a\x01b",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    version=st.sampled_from([b"1.1", b"1.0"]),
+    status=st.sampled_from([b"200", b"204", b"304", b"101", b"100", b"404"]),
+    method=st.sampled_from(["GET", "HEAD", "CONNECT"]),
+    lines=st.lists(_FIELD_LINES, max_size=4),
+)
+def test_whole_and_pieced_heads_reach_the_same_verdicts(
+    version: bytes, status: bytes, method: str, lines: list[bytes]
+) -> None:
+    """The inlined whole-head path: same errors, heads, framing and keep-alive."""
+    head = b"HTTP/" + version + b" " + status + b" X\r\n" + b"".join(f + b"\r\n" for f in lines)
+    data = head + b"\r\nabc"
+    whole, pieces = ResponseCodec(), ResponseCodec()
+    results: list[tuple[object, object, bool]] = []
+    for codec, feed in ((whole, ResponseCodec.feed), (pieces, _feed_bytewise)):
+        codec.start(method, expect_upgrade=status == b"101")
+        try:
+            results.append((feed(codec, data), codec.phase, codec.reusable))
+        except HttpProcessingError as exc:
+            results.append((type(exc), codec.phase, codec.reusable))
+    (events, *state), (split, *split_state) = results
+    assert state == split_state
+    if isinstance(events, type):
+        assert events is split
+        return
+    assert isinstance(events, list)
+    assert isinstance(split, list)
+    heads = [e for e in events if isinstance(e, ResponseHead | InformationalHead)]
+    assert heads == [e for e in split if isinstance(e, ResponseHead | InformationalHead)]
+    assert b"".join(e for e in events if type(e) is bytes) == b"".join(
+        e for e in split if type(e) is bytes
+    )
+
+
+def test_one_codec_keeps_each_heads_own_raw_fields() -> None:
+    """The field list is reused between heads; each head keeps its own snapshot."""
+    codec = ResponseCodec()
+    codec.start("GET")
+    first = codec.feed(b"HTTP/1.1 100 Continue\r\nX-Info: 1\r\n\r\n")
+    assert isinstance(first[0], InformationalHead)
+    events = codec.feed(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+        b"1\r\na\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    head = events[0]
+    assert isinstance(head, ResponseHead)
+    assert head.raw_headers == ((b"Transfer-Encoding", b"chunked"), (b"X-A", b"1"))
+    codec.start("GET")
+    second = codec.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-B: 2\r\n\r\n")[0]
+    assert isinstance(second, ResponseHead)
+    assert second.raw_headers == ((b"Content-Length", b"0"), (b"X-B", b"2"))
+    assert head.raw_headers == ((b"Transfer-Encoding", b"chunked"), (b"X-A", b"1"))
+    assert codec.reusable
+
+
+def test_non_ascii_reason_still_decodes_with_surrogateescape() -> None:
+    codec = ResponseCodec()
+    codec.start("GET")
+    head = codec.feed(b"HTTP/1.1 200 \xffK\r\nContent-Length: 0\r\n\r\n")[0]
+    assert isinstance(head, ResponseHead)
+    assert head.reason == "\udcffK"
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_plain_request_shortcuts_match_the_general_path(method: str) -> None:
+    """No user header: framing, key and request_info as the general steps build them."""
+    url = URL("http://a.example:8080/p?q=1#frag")
+    plain = ClientRequest(method, url, headers=CIMultiDict())
+    # A skipped header nobody sends forces the general (non-fresh) path.
+    general = ClientRequest(
+        method, url, headers=CIMultiDict(), skip_auto_headers=frozenset({"x-none"})
+    )
+    assert list(plain.headers.items()) == list(general.headers.items())
+    assert plain.chunked is general.chunked is False
+    assert ("Content-Length" in plain.headers) is (method in ("POST", "PUT", "PATCH", "DELETE"))
+    key = plain.connection_key()
+    expected = ConnectionKey("a.example", 8080, False, True, None, None, None, None, None)
+    assert type(key) is ConnectionKey
+    assert key == expected
+    assert hash(key) == hash(expected)
+    assert key.connect_headers is None
+    assert key.server_hostname is None
+    info = plain.request_info
+    assert type(info) is client.RequestInfo
+    assert info == client.RequestInfo(url.with_fragment(None), method, info.headers, url)
+    assert info.real_url is url
+    assert info.method == method
+
+
+async def test_complete_single_block_read_is_the_general_read() -> None:
+    """read() of one buffered block: the shortcut, or _take when a hook must run."""
+    loop = asyncio.get_running_loop()
+    calls: list[str] = []
+    for on_read in (None, lambda: calls.append("read")):
+        stream = client.StreamReader(loop=loop, on_read=on_read)
+        stream.feed_data(b"body")
+        stream.feed_eof()
+        assert await stream.read() == b"body"
+        assert stream.at_eof()
+        assert stream.total_bytes == 4
+        stream.unread_data(b"dy")
+        assert await stream.read() == b"dy"
+    assert calls == ["read", "read"]
+
+
+async def test_release_wakes_a_queued_request(httpbin: Endpoint) -> None:
+    """The pool skips the waiter scan only when nobody waits."""
+    connector = client.TCPConnector(limit=1)
+    async with client.ClientSession(connector=connector) as session:
+
+        async def get() -> int:
+            async with session.get(httpbin.url("/bytes/10")) as resp:
+                await resp.read()
+                return resp.status
+
+        statuses = await asyncio.wait_for(asyncio.gather(get(), get(), get()), 10)
+        assert list(statuses) == [200] * 3
+        assert len(connector._idle) == 1
