@@ -161,7 +161,8 @@ class ScriptedConnection:
             return
         self.closed = True
         sock = self.writer.get_extra_info("socket")
-        if sock is not None:
+        # The peer may have closed it already (fd -1): then there is nothing to reset.
+        if sock is not None and sock.fileno() != -1:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.writer.transport.abort()
 
