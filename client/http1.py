@@ -28,7 +28,6 @@ from .exceptions import (
     ContentLengthError,
     HttpProcessingError,
     InvalidHeader,
-    LineTooLong,
     TransferEncodingError,
 )
 from .http1_events import (
@@ -41,6 +40,7 @@ from .http1_events import (
     Phase,
     ResponseHead,
 )
+from .http1_framing import body_headers, check_len, connection_persists
 
 __all__ = [
     "CHUNK_END",
@@ -328,10 +328,10 @@ class ResponseCodec:
                 self._status_match = self._check_status_line(bytes(buf[: nl - 1]))
                 self._status_end = nl + 1
             elif nl - start == 1 and buf[start] == 0x0D:  # CR LF alone: the end
-                _check_len(self._head_len + nl + 1 - old, self._max_block, "response head")
+                check_len(self._head_len + nl + 1 - old, self._max_block, "response head")
                 return nl + 1
             else:
-                _check_len(nl - start - 1, self._max_field, "header field")
+                check_len(nl - start - 1, self._max_field, "header field")
                 self._n_lines += 1
                 if self._n_lines > self._max_headers:
                     raise BadHttpMessage(f"more than {self._max_headers} header fields")
@@ -339,14 +339,14 @@ class ResponseCodec:
             nl = buf.find(b"\n", start)
         self._line_start = start
         if start == 0:
-            _check_len(len(buf) - 1, self._max_line, "status line")  # CR?
+            check_len(len(buf) - 1, self._max_line, "status line")  # CR?
             prefix = bytes(buf[:9])
             if not any(p.startswith(prefix) for p in _STATUS_PREFIXES):
                 raise BadStatusLine(f"not an HTTP/1.x status line: {prefix!r}")
         else:
-            _check_len(len(buf) - start - 1, self._max_field, "header field")  # CR?
+            check_len(len(buf) - start - 1, self._max_field, "header field")  # CR?
         # Not complete yet, so the head will be longer than what has come so far.
-        _check_len(self._head_len + len(buf) - old + 1, self._max_block, "response head")
+        check_len(self._head_len + len(buf) - old + 1, self._max_block, "response head")
         return -1
 
     def _compact(self) -> None:
@@ -358,7 +358,7 @@ class ResponseCodec:
             self._line_start = cut
 
     def _check_status_line(self, line: bytes) -> re.Match[bytes]:
-        _check_len(len(line), self._max_line, "status line")
+        check_len(len(line), self._max_line, "status line")
         match = _STATUS_LINE.match(line + b"\r\n")
         if match is None:
             raise BadStatusLine(f"invalid status line: {line[:100]!r}")
@@ -380,7 +380,7 @@ class ResponseCodec:
             raise BadHttpMessage(f"more than {self._max_headers} header fields")
         if max(map(len, lines)) > self._max_field:
             for line in lines[1:]:
-                _check_len(len(line), self._max_field, "header field")
+                check_len(len(line), self._max_field, "header field")
         return match
 
     def _parse_head(self, chunk: bytes | memoryview) -> None:
@@ -418,7 +418,7 @@ class ResponseCodec:
         else:  # decoded as aiohttp does
             pairs = [(n.decode("utf-8", _SE), v.decode("utf-8", _SE).rstrip(" \t")) for n, v in raw]
         headers: CIMultiDict[str] = CIMultiDict(pairs)
-        length, chunked = _body_headers(headers)
+        length, chunked = body_headers(headers)
         upgrade = status == 101 or (self._is_connect and 200 <= status < 300)
         if status < 200 and not (upgrade and self._expect_upgrade):
             self._informational(status, headers, out)
@@ -435,7 +435,7 @@ class ResponseCodec:
         keep_alive = (
             phase is not _CLOSE
             and not upgrade
-            and (minor if connection is None else _keep_alive(connection, minor))
+            and (minor if connection is None else connection_persists(connection, minor))
         )
         reason_bytes = match[3] or b""
         reason = reason_bytes.decode() if ascii_head else reason_bytes.decode("utf-8", _SE)
@@ -519,7 +519,7 @@ class ResponseCodec:
                 state, gap = _CK_DATA, 0
             elif ev == _EV_CHUNK_HEADER:
                 nl = data.find(b"\n", p)
-                _check_len(gap + nl - p - 1, self._max_line, "chunk-size line")
+                check_len(gap + nl - p - 1, self._max_line, "chunk-size line")
                 p, state, gap = nl + 1, _CK_AFTER_SIZE, 0
             elif state == _CK_DATA:
                 p, state, gap = data.find(b"\n", p) + 1, _CK_LINE, 0
@@ -533,7 +533,7 @@ class ResponseCodec:
             else:
                 gap += len(data) - p
                 if state == _CK_LINE:
-                    _check_len(gap - 1, self._max_line, "chunk-size line")  # CR?
+                    check_len(gap - 1, self._max_line, "chunk-size line")  # CR?
         self._ck_state, self._ck_gap = state, gap
         return p
 
@@ -545,8 +545,8 @@ class ResponseCodec:
             seg = (end if nl < 0 else nl) - p
             line += seg
             self._tr_bytes += seg + (nl >= 0)
-            _check_len(line - 1, self._max_field, "trailer field")  # CR?
-            _check_len(self._tr_bytes, self._max_block, "trailer section")
+            check_len(line - 1, self._max_field, "trailer field")  # CR?
+            check_len(self._tr_bytes, self._max_block, "trailer section")
             if nl < 0:
                 return end, line
             p = nl + 1
@@ -576,44 +576,3 @@ class ResponseCodec:
             self._out = []
             self._ck_log = []
 
-
-def _check_len(length: int, limit: int, what: str) -> None:
-    if length > limit:
-        raise LineTooLong(f"{what} longer than {limit} bytes")
-
-
-def _body_headers(headers: CIMultiDict[str]) -> tuple[int | None, bool]:
-    """Validate Content-Length / Transfer-Encoding (PARSE-01..03)."""
-    lengths = headers.getall("Content-Length", None)
-    codings = headers.getall("Transfer-Encoding", None)
-    length = None
-    if lengths is not None:
-        first = lengths[0]
-        # Never bare int(): it accepts "+5", "1_0", " 5" and non-ASCII digits.
-        if not (len(first) <= 18 and first.isascii() and first.isdigit()):
-            raise InvalidHeader(f"invalid Content-Length: {first[:40]!r}")
-        if len(lengths) > 1 and any(value != first for value in lengths):
-            raise InvalidHeader("conflicting Content-Length values")
-        length = int(first)
-    if codings is None:
-        return length, False
-    if lengths is not None:
-        raise InvalidHeader("both Content-Length and Transfer-Encoding (RFC 9112 §6.3)")
-    if len(codings) != 1 or codings[0].lower() != "chunked":
-        raise TransferEncodingError(f"unsupported Transfer-Encoding: {codings!r}"[:120])
-    return None, True
-
-
-def _keep_alive(values: list[str], http11: bool) -> bool:
-    """RFC 9112 §9.3 for the Connection field's ``values``: 1.1 persists unless
-    "close"; 1.0 only with "keep-alive"."""
-    if len(values) == 1:  # the common case: a single token
-        token = values[0].lower()
-        if token == "keep-alive":
-            return True
-        if token == "close":
-            return False
-    tokens = {t.strip(" \t").lower() for value in values for t in value.split(",")}
-    if "close" in tokens:
-        return False
-    return http11 or "keep-alive" in tokens
