@@ -161,13 +161,7 @@ async def fetch_attempt(
     try:
         async with session.request(spec.method, spec.url, **request_kwargs(spec, clock)) as resp:
             ttfb = time.perf_counter() - started
-            attempt.status = resp.status
-            attempt.reason = resp.reason
-            attempt.final_url = str(resp.url)
-            attempt.content_type = resp.headers.get("Content-Type")
-            attempt.retry_after = resp.headers.get("Retry-After")
-            if resp.history:
-                attempt.redirects = tuple((r.status, str(r.url)) for r in resp.history)
+            take_head(attempt, resp)
             expected = resp.status in spec.options.expect
             if settings.store is not None and _wants_body(settings, spec, expected):
                 assert settings.store is not None
@@ -194,6 +188,17 @@ async def fetch_attempt(
     if tap is not None:  # after the timings: extraction is not network time
         attempt.extraction = await tap.finish(attempt.final_url or spec.url)
     return attempt
+
+
+def take_head(attempt: Attempt, resp: client.ClientResponse) -> None:
+    """Copy what the record needs from the response head into ``attempt``."""
+    attempt.status = resp.status
+    attempt.reason = resp.reason
+    attempt.final_url = str(resp.url)
+    attempt.content_type = resp.headers.get("Content-Type")
+    attempt.retry_after = resp.headers.get("Retry-After")
+    if resp.history:
+        attempt.redirects = tuple((r.status, str(r.url)) for r in resp.history)
 
 
 def _wants_body(settings: FetchSettings, spec: RequestSpec, expected: bool) -> bool:

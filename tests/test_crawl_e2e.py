@@ -312,8 +312,8 @@ def test_kill_9_and_rerun_loses_and_duplicates_nothing(
 
 
 async def test_sitemaps_seed_the_crawl(tmp_path: Path) -> None:
-    # Page 0 links to nothing reachable at depth 0 except itself: with max_depth 0 only
-    # the seeds are fetched, so every other page record came from the sitemaps.
+    # Links from page 0 reach 111 pages within depth 2; the sitemap index (depth 0),
+    # its child sitemaps (1) and their pages (2) reach all 1,500: only sitemaps can.
     with GeneratedSite(1500) as site:
         job = write_job(
             tmp_path,

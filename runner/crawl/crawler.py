@@ -33,8 +33,8 @@ from ..sinks.console import Console, Summary
 from ..sinks.jsonl import JsonlSink
 from .page import EntryFetcher, PageInfo, Plan
 from .scope import Scope
-from .state import CachedResult, Entry, Occurrence, StateStore
-from .urlnorm import host_key, normalize
+from .state import CachedResult, Entry, Occurrence, StateStore, Validators
+from .urlnorm import authority_of, normalize
 from .verdict import classify_result
 
 # Link kinds a crawl follows as pages; assets (img, script, stylesheets) are only checked.
@@ -140,8 +140,8 @@ class Crawler:
         entries = []
         for url in self._config.seeds if urls is None else urls:
             norm = normalize(url)
-            if norm is not None and (urls is None or self._scope.reason(norm) is None):
-                entries.append(Entry(norm, host_key(norm), 0, "page", None))
+            if norm is not None and (urls is None or self._scope.reason_normal(norm) is None):
+                entries.append(Entry(norm, authority_of(norm), 0, "page", None))
         return self._store.add(entries)
 
     # -- the feed (engine side) --------------------------------------------------------
@@ -192,7 +192,7 @@ class Crawler:
         self._plans[index] = (entry, plan)
         return replace(self._base, url=entry.url, options=options, index=index)
 
-    def _validators(self, url: str) -> Any:
+    def _validators(self, url: str) -> Validators | None:
         if not self._config.conditional:
             return None
         stored = self._store.validators(url)
@@ -253,12 +253,11 @@ class Crawler:
         check = self._check
         entries: list[Entry] = []
         occurrences: list[Occurrence] = []
-        if info.location is not None and check is None:
+        location = normalize(info.location) if info.location is not None else None
+        if location is not None and check is None:
             if entry.depth == 0:  # a seed's redirect moves the site: its host is the site too
-                target = normalize(info.location)
-                if target is not None:
-                    self._scope.add_host(host_key(target))
-            self._add_page(info.location, depth, entry.url, entries)
+                self._scope.add_host(authority_of(location))
+            self._add_page(location, depth, entry.url, entries)
         if check is not None and outcome.final_url is not None:
             final = normalize(outcome.final_url)
             if final is not None and final != entry.url:
@@ -267,7 +266,7 @@ class Crawler:
                 self._add_page(final, entry.depth, entry.url, entries)
                 return entries, occurrences
         for link in info.links:
-            target = normalize(link.url)
+            target = normalize(link.url)  # once per link: everything below takes the normal form
             if target is None:
                 continue  # mailto:, javascript:, data: ... and unparseable URLs
             if check is None:
@@ -277,21 +276,17 @@ class Crawler:
             occurrences.append(Occurrence(target, link.fragment, page, link.line, link.kind))
             if self._excluded(target):
                 continue
-            in_scope = self._scope.reason(target) is None
+            in_scope = self._scope.reason_normal(target) is None
             if in_scope and link.kind in NAVIGATIONAL and depth <= self._config.max_depth:
-                entries.append(Entry(target, host_key(target), depth, "page", entry.url))
+                entries.append(Entry(target, authority_of(target), depth, "page", entry.url))
             elif in_scope or check.external:
-                entries.append(Entry(target, host_key(target), depth, "link", entry.url))
+                entries.append(Entry(target, authority_of(target), depth, "link", entry.url))
         return entries, occurrences
 
-    def _add_page(self, url: str, depth: int, via: str, entries: list[Entry]) -> None:
-        target = normalize(url)
-        if (
-            target is not None
-            and depth <= self._config.max_depth
-            and self._scope.reason(target) is None
-        ):
-            entries.append(Entry(target, host_key(target), depth, "page", via))
+    def _add_page(self, normal: str, depth: int, via: str, entries: list[Entry]) -> None:
+        """Queue ``normal`` (a normalized URL) as a page, if within depth and scope."""
+        if depth <= self._config.max_depth and self._scope.reason_normal(normal) is None:
+            entries.append(Entry(normal, authority_of(normal), depth, "page", via))
 
     def _excluded(self, url: str) -> bool:
         return any(pattern.search(url) for pattern in self._exclude)

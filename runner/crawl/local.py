@@ -19,7 +19,7 @@ from urllib.request import url2pathname
 
 from ..links import Link, extract_html, extract_markdown, html_ids
 from .state import CachedResult, Entry, Occurrence, StateStore
-from .urlnorm import host_key, normalize
+from .urlnorm import authority_of, normalize
 
 HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".mkd"})
@@ -140,7 +140,7 @@ class LocalScan:
                 continue  # mailto:, tel:, javascript: ...
             occurrences.append(Occurrence(target, link.fragment, link.source, link.line, link.kind))
             if not any(p.search(target) for p in self._exclude):
-                remote.append(Entry(target, host_key(target), 1, "link", link.source))
+                remote.append(Entry(target, authority_of(target), 1, "link", link.source))
         self._store.complete(path.resolve().as_uri(), None, links=remote, occurrences=occurrences)
 
     def _check_file(self, url: str) -> None:

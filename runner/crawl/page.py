@@ -29,7 +29,15 @@ from urllib.parse import urljoin, urlsplit
 import client
 from jobs import RequestSpec
 
-from ..fetch import Attempt, FetchSettings, PhaseClock, classify, read_body, request_kwargs
+from ..fetch import (
+    Attempt,
+    FetchSettings,
+    PhaseClock,
+    classify,
+    read_body,
+    request_kwargs,
+    take_head,
+)
 from ..links import Link, SitemapError, extract_html, extract_sitemap, html_ids
 from ..outcome import ErrorInfo, Timings
 from .state import Validators
@@ -133,7 +141,7 @@ class EntryFetcher:
     async def _fetch(
         self, session: client.ClientSession, spec: RequestSpec, plan: Plan, info: PageInfo
     ) -> Attempt:
-        clock = PhaseClock(dns_start=None, dns=None, connect_start=None, connect=None)
+        clock = PhaseClock()
         kwargs = request_kwargs(spec, clock)
         stored = plan.validators if spec.method == "GET" else None
         if stored is not None:
@@ -146,7 +154,7 @@ class EntryFetcher:
         try:
             async with session.request(spec.method, spec.url, **kwargs) as resp:
                 ttfb = time.perf_counter() - started
-                _head_fields(attempt, resp)
+                take_head(attempt, resp)
                 final = attempt.final_url or spec.url
                 headers = resp.headers
                 info.challenge = _looks_like_challenge(resp.status, headers)
@@ -231,15 +239,6 @@ def conditional_headers(stored: Validators) -> tuple[tuple[str, str], ...]:
     if stored.last_modified:
         pairs.append(("If-Modified-Since", stored.last_modified))
     return tuple(pairs)
-
-
-def _head_fields(attempt: Attempt, resp: client.ClientResponse) -> None:
-    attempt.status = resp.status
-    attempt.reason = resp.reason
-    attempt.final_url = str(resp.url)
-    attempt.content_type = resp.headers.get("Content-Type")
-    attempt.retry_after = resp.headers.get("Retry-After")
-    attempt.redirects = tuple((r.status, str(r.url)) for r in resp.history)
 
 
 def _looks_like_challenge(status: int, headers: client.CIMultiDictProxy[str]) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from jobs import CrawlScope
 
-from .urlnorm import host_key, normalize
+from .urlnorm import authority_of, host_key, normalize
 
 __all__ = ["Scope"]
 
@@ -49,10 +49,12 @@ class Scope:
         normal = normalize(url)
         if normal is None:
             return "not an http(s) URL"
-        if self._hosts is not None:
-            start = normal.index("://") + 3  # a normal form always has "/" after the authority
-            if normal[start : normal.index("/", start)] not in self._hosts:
-                return "other host"
+        return self.reason_normal(normal)
+
+    def reason_normal(self, normal: str) -> str | None:
+        """``reason`` for a URL already in normal form (``normalize``'s output)."""
+        if self._hosts is not None and authority_of(normal) not in self._hosts:
+            return "other host"
         if self._prefixes and not normal.startswith(self._prefixes):
             return "outside prefix"
         if self._include and not any(search(normal) for search in self._include):

@@ -57,6 +57,12 @@ def normalize(url: str) -> str | None:
     return _fast(*match.groups())  # never longer than its input
 
 
+def authority_of(normal: str) -> str:
+    """``host_key`` of a URL already in normal form, without normalizing it again."""
+    start = normal.index("://") + 3  # a normal form always has "/" after the authority
+    return normal[start : normal.index("/", start)]
+
+
 def host_key(url: str) -> str:
     """The politeness key of ``url``: ``host[:port]``, lower-case, no credentials.
 
@@ -66,8 +72,7 @@ def host_key(url: str) -> str:
     """
     normal = normalize(url)
     if normal is not None:
-        start = normal.index("://") + 3
-        return normal[start : normal.index("/", start)]
+        return authority_of(normal)
     try:
         netloc = urlsplit(url).netloc
     except (ValueError, TypeError, AttributeError):
