@@ -90,14 +90,8 @@ def _bad_jobs(url: str, marker: Path) -> dict[str, tuple[str, str, str]]:
 
 @pytest.fixture
 def counting(background_loop: BackgroundLoop) -> Iterator[CountingServer]:
-    async def started() -> CountingServer:
-        server = CountingServer()
-        await server.start()
-        return server
-
-    server = background_loop.run(started())
-    yield server
-    background_loop.run(server.close())
+    with background_loop.serving(CountingServer) as server:
+        yield server
 
 
 @pytest.mark.parametrize("case", list(_bad_jobs("http://x/", Path("/m"))))
@@ -295,15 +289,13 @@ async def _hostile_site(conn: ScriptedConnection) -> None:
 
 @pytest.fixture
 def hostile(background_loop: BackgroundLoop) -> Iterator[ScriptedServer]:
-    async def started() -> ScriptedServer:
+    def make() -> ScriptedServer:
         server = ScriptedServer()
         server.serve(_hostile_site)
-        await server.start()
         return server
 
-    server = background_loop.run(started())
-    yield server
-    background_loop.run(server.close())
+    with background_loop.serving(make) as server:
+        yield server
 
 
 HOSTILE_PATHS = [

@@ -31,14 +31,8 @@ def connects() -> Iterator[list[str]]:
 
 @pytest.fixture
 def counting(background_loop: BackgroundLoop) -> Iterator[CountingServer]:
-    async def started() -> CountingServer:
-        server = CountingServer()
-        await server.start()
-        return server
-
-    server = background_loop.run(started())
-    yield server
-    background_loop.run(server.close())
+    with background_loop.serving(CountingServer) as server:
+        yield server
 
 
 RUNNER_TARGETS = [

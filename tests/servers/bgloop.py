@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class _Server(Protocol):
+    async def start(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Server)
 
 
 class BackgroundLoop:
@@ -30,6 +40,21 @@ class BackgroundLoop:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 15.0) -> T:
         """Run *coro* on the background loop and return its result (blocking)."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    @contextlib.contextmanager
+    def serving(self, make: Callable[[], S]) -> Iterator[S]:
+        """A server made and started on this loop, closed when the block ends."""
+
+        async def started() -> S:
+            server = make()
+            await server.start()
+            return server
+
+        server = self.run(started())
+        try:
+            yield server
+        finally:
+            self.run(server.close())
 
     def close(self) -> None:
         """Cancel what is left, stop the loop and join the thread."""
