@@ -95,25 +95,33 @@ async def ws_session() -> AsyncIterator[ClientSession]:
 
 async def assert_fails(
     session: ClientSession, server: FaultServer, peer: Peer, code: int, **kwargs: object
-) -> None:
-    """The client reports ``code``, sends CLOSE ``code`` and drops the socket at once."""
+) -> list[object]:
+    """The client reports ``code``, sends CLOSE ``code`` and drops the socket at once.
+
+    Returns the data of the messages delivered before the violation.
+    """
     started = time.monotonic()
     ws = await session.ws_connect(ws_url(server), **kwargs)
+    before: list[object] = []
     msg = await ws.receive(timeout=5)
     while msg.type is not WSMsgType.ERROR:  # messages before the violation come first
         assert msg.type in (WSMsgType.TEXT, WSMsgType.BINARY), msg
+        before.append(msg.data)
         msg = await ws.receive(timeout=5)
     assert isinstance(msg.data, WebSocketError)
     assert msg.data.code == code
     assert ws.close_code == code
     assert ws.closed
+    assert await ws.receive() == (WSMsgType.CLOSED, None, None)
     await peer.wait()
     assert peer.close_code == code
     assert peer.dropped  # without waiting for the close handshake (ws_close is 10 s)
     assert time.monotonic() - started < 3
+    assert not await ws.close()
     connector = session.connector
     assert connector is not None
     assert connector.stats()["in_use"] == 0
+    return before
 
 
 # -- WS-01 ----------------------------------------------------------------------------------
@@ -145,12 +153,14 @@ async def test_WS_01_framing_violations(
 BAD_TEXT_AND_CLOSE = {
     "invalid-utf8": (frame(TEXT, b"ok \xff"), 1007),
     "invalid-utf8-split": (frame(TEXT, b"\xe2\x82", fin=False) + frame(0x0, b"\x28"), 1007),
+    "truncated-utf8": (frame(TEXT, b"\xe2\x82"), 1007),
     "invalid-utf8-close-reason": (frame(CLOSE, close_payload(1000, b"\xc3\x28")), 1007),
     "close-1005": (frame(CLOSE, close_payload(1005)), 1002),
     "close-1006": (frame(CLOSE, close_payload(1006)), 1002),
     "close-1015": (frame(CLOSE, close_payload(1015)), 1002),
     "close-999": (frame(CLOSE, close_payload(999)), 1002),
     "close-5000": (frame(CLOSE, close_payload(5000)), 1002),
+    "close-one-byte": (frame(CLOSE, b"\x03"), 1002),
 }
 
 
@@ -159,7 +169,7 @@ async def test_WS_02_utf8_and_close_codes(
     ws_session: ClientSession, fault_server: FaultServer, bad: bytes, code: int
 ) -> None:
     peer = serve(fault_server, frame(TEXT, b"first"), bad)
-    await assert_fails(ws_session, fault_server, peer, code)
+    assert await assert_fails(ws_session, fault_server, peer, code) == ["first"]
 
 
 # -- WS-03 ----------------------------------------------------------------------------------
